@@ -1,0 +1,133 @@
+// Command bank-sandbox serves the sandbox bank (internal/banksandbox) over HTTP, for local
+// demos and for tests that run outside the Go process. It is configured by environment
+// variables only; see loadConfig.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/banesco-verifier/verifier/internal/banksandbox"
+)
+
+func main() {
+	log, err := newLogger(os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bank-sandbox:", err)
+		os.Exit(2)
+	}
+	addr, cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		log.Fatal().Msgf("bank-sandbox: %v", err) // one clear line, then exit 1
+	}
+	if err := run(log, addr, cfg); err != nil {
+		log.Fatal().Msgf("bank-sandbox: %v", err)
+	}
+}
+
+// run serves until SIGINT or SIGTERM, then drains in-flight requests.
+func run(log zerolog.Logger, addr string, cfg banksandbox.Config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           logRequests(log, banksandbox.New(cfg).Handler()),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	base := baseURL(addr)
+	log.Info().
+		Str("addr", addr).
+		Str("flavor", cfg.Flavor).
+		Bool("demo", cfg.Demo).
+		Str("token_url", base+"/auth/realms/realm-api-qa/protocol/openid-connect/token").
+		Str("qa_check_url", base+"/transactions/financial-account/transactions").
+		Str("production_check_url", base+"/financial-account/transactions").
+		Str("admin_url", base+"/sandbox/").
+		Msg("bank sandbox serving")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// baseURL is the URL a local client uses to reach addr.
+func baseURL(addr string) string {
+	host := addr
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	return "http://" + host
+}
+
+// newLogger builds the zerolog logger from LOG_FORMAT (json, the default, or console) and
+// LOG_LEVEL (default info).
+func newLogger(format, level string) (zerolog.Logger, error) {
+	lvl := zerolog.InfoLevel
+	if level != "" {
+		var err error
+		if lvl, err = zerolog.ParseLevel(strings.ToLower(level)); err != nil {
+			return zerolog.Logger{}, fmt.Errorf("LOG_LEVEL %q: %w", level, err)
+		}
+	}
+	var log zerolog.Logger
+	switch strings.ToLower(format) {
+	case "", "json":
+		log = zerolog.New(os.Stderr)
+	case "console", "text":
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	default:
+		return zerolog.Logger{}, fmt.Errorf("LOG_FORMAT %q: want json or console", format)
+	}
+	return log.Level(lvl).With().Timestamp().Str("service", "bank-sandbox").Logger(), nil
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// logRequests logs one line per request. Only the method, path, status and latency: bodies
+// and headers carry credentials and tokens.
+func logRequests(log zerolog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Info().
+			Str("method", r.Method).
+			Str("path", r.URL.Path).
+			Int("status", rec.status).
+			Dur("latency", time.Since(start)).
+			Msg("request")
+	})
+}

@@ -1,0 +1,207 @@
+// Package banesco is the client for Banesco's "Confirmación de Transacciones"
+// API: OAuth token, the two query modes (pago móvil and Banesco→Banesco
+// transfer), and the interpretation of every reply quirk and status code into
+// a Verdict or a typed *Error.
+//
+// Every detail of the bank contract (/work/shared/bank-api.md) lives in this
+// package, so a difference found at certification is a one-place change.
+// The client never retries on its own except once after an authentication
+// rejection: the bank allows two checks per reference per minute, so when to
+// ask again is the caller's decision.
+package banesco
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/oauth2"
+)
+
+// Client checks payments at the bank. It is safe for concurrent use; all
+// goroutines share one cached token.
+type Client struct {
+	cfg     Config
+	http    *http.Client
+	tokens  *tokenCache
+	metrics *Metrics
+	log     zerolog.Logger
+}
+
+// New validates cfg, fills in defaults and returns a Client. It does not
+// contact the bank; the first Verify fetches the token.
+func New(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("banesco: new client: %w", err)
+	}
+	hc := cfg.httpClient()
+	return &Client{
+		cfg:     cfg,
+		http:    hc,
+		tokens:  newTokenCache(cfg, hc, cfg.Metrics),
+		metrics: cfg.Metrics,
+		log:     cfg.Logger.With().Str("component", "banesco").Str("environment", cfg.Environment).Logger(),
+	}, nil
+}
+
+// Verify asks the bank about one payment. It returns a Verdict when the bank
+// gave a meaningful answer (including NotFound and Rejected) and an *Error
+// otherwise: see RetryAfter and IsTransient for what to do next.
+func (c *Client) Verify(ctx context.Context, q Query) (Verdict, error) {
+	start := time.Now()
+	p, err := c.prepare(q)
+	if err != nil {
+		return Verdict{}, err
+	}
+	log := c.log.With().Str("mode", q.Mode.String()).Str("ref_tail", refTail(p.tail)).Logger()
+
+	res, tok := c.checkWithToken(ctx, p, log)
+	if status, ok := authRejection(res.err); ok && tok != nil {
+		// Token expired or revoked at the bank: refresh once, retry once.
+		c.metrics.observeAuthRejection(status)
+		log.Warn().Int("http_status", status).Msg("bank rejected the access token; refreshing once")
+		c.tokens.invalidate(tok)
+		res, _ = c.checkWithToken(ctx, p, log)
+		if status, ok := authRejection(res.err); ok {
+			c.metrics.observeAuthRejection(status)
+			log.Error().Int("http_status", status).Msg("bank rejected a freshly fetched access token")
+		}
+	}
+	res.verdict.Latency = time.Since(start)
+	if res.err != nil {
+		return res.verdict, res.err
+	}
+	return res.verdict, nil
+}
+
+// checkWithToken gets the shared token and sends one check. It returns the
+// token used so an auth rejection can invalidate exactly that token.
+func (c *Client) checkWithToken(ctx context.Context, p preparedQuery, log zerolog.Logger) (result, *oauth2.Token) {
+	if err := ctx.Err(); err != nil {
+		return result{err: &Error{Kind: KindTransient, Err: fmt.Errorf("check: %w", err)}}, nil
+	}
+	tok, err := c.tokens.token()
+	if err != nil {
+		log.Error().Err(err).Msg("bank token request failed")
+		return result{err: err}, nil
+	}
+	return c.check(ctx, tok, p, log), tok
+}
+
+// check sends one check request and interprets the reply.
+func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, log zerolog.Logger) result {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.CheckURL, bytes.NewReader(p.body))
+	if err != nil {
+		return result{err: &Error{Kind: KindConfig, Err: fmt.Errorf("build check request: %w", err)}}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+
+	t0 := time.Now()
+	res := c.roundTrip(req, p)
+	elapsed := time.Since(t0)
+	c.metrics.observeCheck(res.label, elapsed)
+
+	ev := log.Debug()
+	switch {
+	case res.verdict.Reason == ReasonDateRangeTooWide:
+		// 70005 means we built a bad query: our bug, someone must look.
+		ev = log.Error()
+	case res.err != nil:
+		ev = log.Warn().Err(res.err)
+	}
+	ev.Str("status_code", res.verdict.StatusCode).Int("http_status", res.verdict.HTTPStatus).
+		Str("outcome", res.label).Str("verdict", res.verdict.Outcome.String()).
+		Str("reason", res.verdict.Reason).Dur("latency", elapsed).Msg("bank check")
+	return res
+}
+
+// roundTrip performs the HTTP call and maps transport failures to transient
+// errors labelled timeout, network or canceled.
+func (c *Client) roundTrip(req *http.Request, p preparedQuery) result {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return transportFailure("check request", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	if err != nil {
+		r := transportFailure("read check reply", err)
+		r.verdict.HTTPStatus = resp.StatusCode
+		return r
+	}
+	if len(body) > maxReplyBytes {
+		return result{label: "malformed", verdict: Verdict{HTTPStatus: resp.StatusCode},
+			err: &Error{Kind: KindTransient, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("%w: reply larger than %d bytes", errMalformed, maxReplyBytes)}}
+	}
+	return interpret(resp.StatusCode, resp.Header, body, p)
+}
+
+// transportFailure classifies an error from the HTTP layer.
+func transportFailure(op string, err error) result {
+	label := "network"
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		label = "canceled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		label = "timeout"
+	}
+	return result{label: label, err: &Error{Kind: KindTransient, Err: fmt.Errorf("%s (%s): %w", op, label, err)}}
+}
+
+// authRejection reports whether err is the check endpoint refusing our token.
+func authRejection(err error) (int, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == KindAuth &&
+		(e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden) && e.StatusCode != "invalid_client" {
+		return e.HTTPStatus, true
+	}
+	return 0, false
+}
+
+// refTail is what logs may show of a reference: its last 4 digits.
+func refTail(ref string) string {
+	if len(ref) <= 4 {
+		return ref
+	}
+	return ref[len(ref)-4:]
+}
+
+// parseRetryAfter reads Retry-After as seconds (or an HTTP date). Absent or
+// unreadable means 1 s, and the answer is never below 1 s: the bank must
+// never see us come back sooner than it asked.
+func parseRetryAfter(v string) time.Duration {
+	const floor = time.Second
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return floor
+	}
+	d := floor
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs > 24*3600 {
+			secs = 24 * 3600
+		}
+		d = time.Duration(secs) * time.Second
+	} else if dur, err := time.ParseDuration(v + "s"); err == nil {
+		d = dur
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = time.Until(at).Round(time.Second)
+	}
+	if d < floor {
+		return floor
+	}
+	return d
+}

@@ -1,0 +1,216 @@
+package banesco
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// maxReplyBytes bounds how much of a reply we read; real replies are a few KB.
+const maxReplyBytes = 1 << 20
+
+// Bank status codes (bank-api.md §2). statusCode arrives as a string or a
+// number; it is normalised to its text before comparison.
+const (
+	codeOK            = "200"
+	codeNoResults     = "70001"
+	codeRangeTooWide  = "70005"
+	codeInvalidInput1 = "VDE01"
+	codeInvalidInput2 = "VDE02"
+	codeBadCreds      = "VRN01"
+	codeMaintenance   = "VRN04"
+	codeRateLimited   = "VRN05"
+	codeUnavailable   = "VRN06"
+)
+
+// knownCodes bounds the metric label set: a bank inventing codes must not
+// inflate our time series.
+var knownCodes = map[string]bool{
+	codeOK: true, codeNoResults: true, codeRangeTooWide: true,
+	codeInvalidInput1: true, codeInvalidInput2: true, codeBadCreds: true,
+	codeMaintenance: true, codeRateLimited: true, codeUnavailable: true,
+}
+
+// envelope is the bank's reply, one shape for hits and misses. Everything
+// that may arrive as a string or a number stays raw until normalised.
+type envelope struct {
+	HTTPStatus *struct {
+		StatusCode json.RawMessage `json:"statusCode"`
+	} `json:"httpStatus"`
+	DataResponse json.RawMessage `json:"dataResponse"`
+}
+
+// dataResponse holds the rows; transactionDetail stays raw so one row can be
+// stored exactly as the bank sent it.
+type dataResponse struct {
+	TransactionDetail json.RawMessage `json:"transactionDetail"`
+}
+
+// errMalformed marks a reply we could not read; it is always transient.
+var errMalformed = errors.New("malformed bank reply")
+
+// result is one interpreted reply: a verdict or an error, and the metric label.
+type result struct {
+	verdict Verdict
+	err     error
+	label   string
+}
+
+// interpret turns one HTTP reply into a verdict or a typed error, following
+// the status table of bank-api.md §2. It never returns Confirmed except via
+// match, and anything it does not recognise is transient, never a verdict.
+func interpret(status int, header http.Header, body []byte, p preparedQuery) result {
+	httpLabel := strconv.Itoa(status)
+	env, envErr := parseEnvelope(body)
+	code := ""
+	if envErr == nil {
+		code = env.code
+	}
+	label := httpLabel
+	if code != "" {
+		label = "other"
+		if knownCodes[code] {
+			label = code
+		}
+	}
+	statusCode := code
+	if statusCode == "" {
+		statusCode = httpLabel
+	}
+	base := Verdict{StatusCode: statusCode, HTTPStatus: status}
+	fail := func(kind Kind, cause error) result {
+		return result{verdict: base, label: label, err: &Error{Kind: kind, HTTPStatus: status, StatusCode: code, Err: cause}}
+	}
+
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		// VRN01, or a missing/expired token (401 in QA, 403 in production, no envelope).
+		return fail(KindAuth, errors.New("check rejected the access token"))
+	case status == http.StatusTooManyRequests || code == codeRateLimited:
+		r := fail(KindRateLimited, errors.New("bank rate limit"))
+		r.err.(*Error).RetryAfter = parseRetryAfter(header.Get("Retry-After"))
+		return r
+	}
+	if envErr != nil {
+		if status == http.StatusOK {
+			return result{verdict: base, label: "malformed", err: &Error{Kind: KindTransient, HTTPStatus: status, Err: envErr}}
+		}
+		// 500/503/504 pages from proxies carry no envelope.
+		return fail(KindTransient, fmt.Errorf("bank answered HTTP %d without an envelope", status))
+	}
+	okOr400 := status == http.StatusOK || status == http.StatusBadRequest
+	switch {
+	case code == codeNoResults && okOr400:
+		base.Outcome = NotFound
+		return result{verdict: base, label: label}
+	case code == codeRangeTooWide && okOr400:
+		base.Outcome, base.Reason = Rejected, ReasonDateRangeTooWide
+		return result{verdict: base, label: label}
+	case (code == codeInvalidInput1 || code == codeInvalidInput2) && okOr400:
+		base.Outcome, base.Reason = Rejected, "bank_rejected_"+code
+		return result{verdict: base, label: label}
+	case code == codeOK && status == http.StatusOK:
+		rows, err := env.rows()
+		if err != nil {
+			return result{verdict: base, label: "malformed", err: &Error{Kind: KindTransient, HTTPStatus: status, StatusCode: code, Err: err}}
+		}
+		v := match(rows, p)
+		v.StatusCode, v.HTTPStatus = base.StatusCode, base.HTTPStatus
+		return result{verdict: v, label: label}
+	case code == "":
+		return fail(KindTransient, fmt.Errorf("bank answered HTTP %d without a status code", status))
+	default:
+		// VRN04 maintenance, VRN06 unavailable, 500/503/504 and anything new:
+		// conservative, ask again later.
+		return fail(KindTransient, fmt.Errorf("bank answered %s on HTTP %d", clip(code), status))
+	}
+}
+
+// parsedEnvelope is an envelope with its status code normalised.
+type parsedEnvelope struct {
+	code string
+	data json.RawMessage
+}
+
+// parseEnvelope reads the reply envelope. A body that is not a JSON object is
+// malformed; an object without httpStatus has an empty code.
+func parseEnvelope(body []byte) (parsedEnvelope, error) {
+	var env envelope
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return parsedEnvelope{}, fmt.Errorf("%w: not a JSON object", errMalformed)
+	}
+	if err := json.Unmarshal(trimmed, &env); err != nil {
+		return parsedEnvelope{}, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	var p parsedEnvelope
+	if env.HTTPStatus != nil {
+		code, ok := scalarText(env.HTTPStatus.StatusCode)
+		if !ok {
+			return parsedEnvelope{}, fmt.Errorf("%w: statusCode is not a string or number", errMalformed)
+		}
+		p.code = strings.ToUpper(strings.TrimSpace(code))
+	}
+	p.data = env.DataResponse
+	return p, nil
+}
+
+// rows returns the raw transaction rows. dataResponse may be null, and
+// transactionDetail may be null, one object or an array.
+func (p parsedEnvelope) rows() ([]json.RawMessage, error) {
+	if isNull(p.data) {
+		return nil, nil
+	}
+	var dr dataResponse
+	if err := json.Unmarshal(p.data, &dr); err != nil {
+		return nil, fmt.Errorf("%w: dataResponse: %v", errMalformed, err)
+	}
+	detail := bytes.TrimSpace(dr.TransactionDetail)
+	switch {
+	case isNull(detail):
+		return nil, nil
+	case detail[0] == '{':
+		return []json.RawMessage{detail}, nil
+	}
+	var rows []json.RawMessage
+	if err := json.Unmarshal(detail, &rows); err != nil {
+		return nil, fmt.Errorf("%w: transactionDetail: %v", errMalformed, err)
+	}
+	return rows, nil
+}
+
+// isNull reports whether raw is absent or JSON null.
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || bytes.Equal(t, []byte("null"))
+}
+
+// scalarText returns the text of a JSON string or number ("1240", 1240 and
+// "1240.00" all become text; numbers keep their literal, never a float).
+// null and absence give "". Objects, arrays and booleans are not scalars.
+func scalarText(raw json.RawMessage) (string, bool) {
+	t := bytes.TrimSpace(raw)
+	if isNull(t) {
+		return "", true
+	}
+	switch {
+	case t[0] == '"':
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil {
+			return "", false
+		}
+		return s, true
+	case t[0] == '-' || (t[0] >= '0' && t[0] <= '9'):
+		var n json.Number
+		if err := json.Unmarshal(t, &n); err != nil {
+			return "", false
+		}
+		return n.String(), true
+	default:
+		return "", false
+	}
+}

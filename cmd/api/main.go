@@ -1,0 +1,127 @@
+// Command api serves the public HTTP interface: auth, transactions, health,
+// metrics and the monitoring dashboard. It migrates the database at start.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/banesco-verifier/verifier/internal/api"
+	"github.com/banesco-verifier/verifier/internal/auth"
+	"github.com/banesco-verifier/verifier/internal/config"
+	"github.com/banesco-verifier/verifier/internal/database"
+	"github.com/banesco-verifier/verifier/internal/health"
+	"github.com/banesco-verifier/verifier/internal/logging"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+// command runs the maintenance subcommands: createdb, migrate [up|down|status].
+func command(ctx context.Context, cfg config.Config, args []string) error {
+	switch args[0] {
+	case "createdb":
+		return database.EnsureExists(ctx, cfg.DatabaseURL)
+	case "migrate":
+		db, err := database.Open(ctx, cfg.DatabaseURL, 2)
+		if err != nil {
+			return fmt.Errorf("postgres at DATABASE_URL: %w", err)
+		}
+		defer db.Close()
+		dir := "up"
+		if len(args) > 1 {
+			dir = args[1]
+		}
+		switch dir {
+		case "up":
+			err = database.Migrate(ctx, db.DB)
+		case "down":
+			err = database.MigrateDown(ctx, db.DB)
+		case "status":
+		default:
+			return fmt.Errorf("migrate: unknown direction %q (up|down|status)", dir)
+		}
+		if err != nil {
+			return err
+		}
+		v, err := database.Version(ctx, db.DB)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("schema version %d\n", v)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (createdb|migrate)", args[0])
+}
+
+func run() error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, "api")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 {
+		return command(ctx, cfg, os.Args[1:])
+	}
+
+	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	if err != nil {
+		return fmt.Errorf("postgres at DATABASE_URL: %w", err)
+	}
+	defer db.Close()
+	if err := database.Migrate(ctx, db.DB); err != nil {
+		return err
+	}
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at REDIS_URL: %w", err)
+	}
+
+	authSvc := auth.NewService(auth.NewStore(db), rdb, auth.Options{
+		JWTSecret: cfg.JWTSecret, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
+		LoginMaxFailures: cfg.LoginMaxFailures, LoginFailureWindow: cfg.LoginFailureWindow, Logger: log,
+	})
+	if created, err := authSvc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	} else if created {
+		log.Info().Str("email", cfg.AdminEmail).Msg("bootstrapped the admin user from ADMIN_EMAIL")
+	}
+
+	app := api.New(api.Deps{
+		Logger: log, Redis: rdb, Auth: authSvc, Health: health.NewChecker(db, rdb),
+		CORSOrigins: cfg.CORSAllowedOrigins, RateLimit: cfg.APIRateLimit,
+		RegistrationOpen: cfg.AuthRegistration == "open",
+	})
+
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listen(cfg.APIAddr) }()
+	log.Info().Str("addr", cfg.APIAddr).Msg("api listening")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen %s: %w", cfg.APIAddr, err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: finishing in-flight requests")
+	if err := app.ShutdownWithTimeout(20 * time.Second); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+// Package api is the route table of the public HTTP interface (shared/api.md):
+// every route, its middleware and its handler, in one readable place. Handlers
+// live in their domain packages; this package only wires them.
+package api
+
+import (
+	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/banesco-verifier/verifier/internal/auth"
+	"github.com/banesco-verifier/verifier/internal/health"
+	"github.com/banesco-verifier/verifier/internal/httpserver"
+)
+
+// Deps are the already-built pieces the routes need; main builds them.
+type Deps struct {
+	Logger           zerolog.Logger
+	Redis            redis.UniversalClient
+	Auth             *auth.Service
+	Health           *health.Checker
+	CORSOrigins      []string
+	RateLimit        int // requests per minute per client
+	RegistrationOpen bool
+	HTTPOptions      func(*httpserver.Options) // optional hook (metrics)
+	Extra            []func(app *fiber.App, protected fiber.Router) // routes of other domains
+}
+
+// New builds the Fiber app with every route.
+func New(d Deps) *fiber.App {
+	opts := httpserver.Options{Logger: d.Logger, CORSOrigins: d.CORSOrigins}
+	if d.HTTPOptions != nil {
+		d.HTTPOptions(&opts)
+	}
+	app := httpserver.New(opts)
+	limiter := httpserver.NewRateLimiter(d.Redis, d.RateLimit, d.Logger)
+	authn := d.Auth.RequireAuth()
+	limit := limiter.Middleware(auth.RateLimitKey)
+	ah := auth.NewHandler(d.Auth, d.RegistrationOpen)
+
+	app.Get("/health/live", health.Live)
+	app.Get("/health/ready", d.Health.Ready)
+
+	v1 := app.Group("/api/v1")
+	v1.Post("/auth/register", limit, ah.Register)
+	v1.Post("/auth/login", limit, ah.Login)
+	v1.Post("/auth/refresh", limit, ah.Refresh)
+	v1.Post("/auth/logout", authn, limit, ah.Logout)
+	v1.Get("/auth/me", authn, limit, ah.Me)
+
+	admin := auth.Require(auth.PermAdmin)
+	v1.Get("/users", authn, limit, admin, ah.ListUsers)
+	v1.Put("/users/:id/permissions", authn, limit, admin, ah.SetPermissions)
+	v1.Patch("/users/:id", authn, limit, admin, ah.PatchUser)
+	return app
+}

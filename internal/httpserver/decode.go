@@ -1,0 +1,69 @@
+package httpserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// DecodeJSON decodes a request body strictly: malformed JSON is 400
+// malformed_json, an unknown field is 422 validation_failed naming it, a wrong
+// type is 422 naming the field. It never reads more than the app's body limit.
+func DecodeJSON(c *fiber.Ctx, dst any) error {
+	return decodeBytes(c.Body(), dst)
+}
+
+func decodeBytes(body []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return classifyDecodeError(err)
+	}
+	if dec.More() {
+		return NewError(fiber.StatusBadRequest, "malformed_json", "the body must be a single JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return NewError(fiber.StatusBadRequest, "malformed_json", "the body must be a single JSON object")
+	}
+	return nil
+}
+
+func classifyDecodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return NewError(fiber.StatusBadRequest, "malformed_json", "the body is empty; a JSON object is required")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return NewError(fiber.StatusBadRequest, "malformed_json", fmt.Sprintf("the body is not valid JSON: %v", err))
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return NewError(fiber.StatusBadRequest, "malformed_json", "the body must be a JSON object")
+		}
+		return Validation(map[string]string{field: "must be a " + jsonKind(typeErr.Type.Kind().String())})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return Validation(map[string]string{field: "unknown field"})
+	}
+	return NewError(fiber.StatusBadRequest, "malformed_json", fmt.Sprintf("the body is not valid JSON: %v", err))
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "struct", "map", "ptr":
+		return "object"
+	}
+	return "number"
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs `promtool test rules` on the alert rules when they exist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shopt -s nullglob
+tests=(monitoring/prometheus/tests/*.yml)
+[ ${#tests[@]} -eq 0 ] && exit 0
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "promtool missing: apt-get install -y prometheus" >&2
+  exit 1
+fi
+promtool check rules monitoring/prometheus/rules/*.yml
+promtool test rules "${tests[@]}"

@@ -22,7 +22,7 @@ type Deps struct {
 	CORSOrigins      []string
 	RateLimit        int // requests per minute per client
 	RegistrationOpen bool
-	HTTPOptions      func(*httpserver.Options) // optional hook (metrics)
+	HTTPOptions      func(*httpserver.Options)                      // optional hook (metrics)
 	Extra            []func(app *fiber.App, protected fiber.Router) // routes of other domains
 }
 

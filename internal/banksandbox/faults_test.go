@@ -1,0 +1,185 @@
+package banksandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		faults Faults
+		// want checks one reply; i is its index among the replies.
+		want func(t *testing.T, i int, res response)
+	}{
+		{"rate limited", Faults{RateLimited: 1, RetryAfter: 2 * time.Second}, func(t *testing.T, _ int, res response) {
+			wantStatus(t, res, http.StatusTooManyRequests)
+			if code, ra := res.statusCode(t), res.header.Get("Retry-After"); code != "VRN05" || ra != "2" {
+				t.Fatalf("statusCode %s Retry-After %q, want VRN05 and 2", code, ra)
+			}
+		}},
+		{"rate limited without a delay still says when", Faults{RateLimited: 1}, func(t *testing.T, _ int, res response) {
+			wantStatus(t, res, http.StatusTooManyRequests)
+			if ra := res.header.Get("Retry-After"); ra != "1" {
+				t.Fatalf("Retry-After %q, want 1", ra)
+			}
+		}},
+		{"server error", Faults{ServerError: 1}, func(t *testing.T, i int, res response) {
+			want := []int{500, 503, 504, 424}[i%4]
+			wantStatus(t, res, want)
+			if want == 424 {
+				if code := res.statusCode(t); code != "VRN06" {
+					t.Fatalf("statusCode %s, want VRN06", code)
+				}
+			} else if json.Valid(res.body) {
+				t.Fatalf("HTTP %d with an envelope %s, want none", want, res.body)
+			}
+		}},
+		{"maintenance", Faults{Maintenance: 1}, func(t *testing.T, _ int, res response) {
+			wantStatus(t, res, http.StatusServiceUnavailable)
+			if code := res.statusCode(t); code != "VRN04" {
+				t.Fatalf("statusCode %s, want VRN04", code)
+			}
+		}},
+		{"malformed", Faults{Malformed: 1}, func(t *testing.T, _ int, res response) {
+			wantStatus(t, res, http.StatusOK)
+			if json.Valid(res.body) {
+				t.Fatalf("body %s is valid JSON", res.body)
+			}
+		}},
+		{"slow", Faults{Slow: 1, SlowDelay: 20 * time.Millisecond}, func(t *testing.T, _ int, res response) {
+			wantStatus(t, res, http.StatusOK)
+			if code := res.statusCode(t); code != "200" {
+				t.Fatalf("statusCode %s, want the real answer", code)
+			}
+		}},
+		{"none", Faults{}, func(t *testing.T, _ int, res response) {
+			wantStatus(t, res, http.StatusOK)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, Config{PerReferencePerMinute: 100})
+			b.srv.AddPayment(mobilePayment())
+			b.srv.SetFaults(tt.faults)
+			tok := b.token(t)
+			for i := range 4 {
+				start := time.Now()
+				tt.want(t, i, b.check(t, tok, mobileQuery()))
+				if elapsed := time.Since(start); elapsed < tt.faults.SlowDelay {
+					t.Fatalf("answered in %v, want at least %v", elapsed, tt.faults.SlowDelay)
+				}
+			}
+			if st := b.srv.Stats(); st.Checks != 4 || st.Violations.Total() != 0 {
+				t.Fatalf("stats %+v: faults are not violations", st)
+			}
+		})
+	}
+}
+
+func TestFaultShares(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxRPS: 1000, PerReferencePerMinute: 1000, Faults: Faults{Maintenance: 0.5}})
+	b.srv.AddPayment(mobilePayment())
+	tok := b.token(t)
+	for range 200 {
+		b.check(t, tok, mobileQuery())
+	}
+	if got := b.srv.Stats().RepliesByCode["VRN04"]; got < 60 || got > 140 {
+		t.Fatalf("%d maintenance replies of 200, want about half", got)
+	}
+}
+
+func TestSlowFaultRespectsTheCaller(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Faults: Faults{Slow: 1, SlowDelay: time.Minute}})
+	tok := b.token(t)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.url+qaCheckPath,
+		strings.NewReader(`{"dataRequest":{"transaction":{"referenceNumber":"123456"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	start := time.Now()
+	_, err = http.DefaultClient.Do(req)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the caller's deadline", err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Fatalf("gave up after %v", elapsed)
+	}
+}
+
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{PerReferencePerMinute: 100})
+	b.srv.AddPayment(mobilePayment())
+	b.srv.Script("6789",
+		Reply{HTTPStatus: 400, StatusCode: "VDE01"},
+		Reply{HTTPStatus: 424, StatusCode: "VRN06"},
+		Reply{HTTPStatus: 504},
+		Reply{HTTPStatus: 429, StatusCode: "VRN05", RetryAfter: 2 * time.Second},
+		Reply{}, // answer normally once
+		Reply{HTTPStatus: 200, StatusCode: "70001"},
+	)
+	tok := b.token(t)
+
+	// A reference with another tail is not scripted.
+	other := mobileQuery()
+	other["referenceNumber"] = "111111"
+	if code := b.check(t, tok, other).statusCode(t); code != "70001" {
+		t.Fatalf("unscripted reference: %s", code)
+	}
+
+	want := []struct {
+		status int
+		code   string
+	}{{400, "VDE01"}, {424, "VRN06"}, {504, ""}, {429, "VRN05"}, {200, "200"}, {200, "70001"}, {200, "200"}}
+	for i, w := range want {
+		res := b.check(t, tok, mobileQuery())
+		wantStatus(t, res, w.status)
+		if w.code == "" {
+			if json.Valid(res.body) {
+				t.Fatalf("reply %d: envelope %s, want none", i, res.body)
+			}
+			continue
+		}
+		if code := res.statusCode(t); code != w.code {
+			t.Fatalf("reply %d: statusCode %s, want %s", i, code, w.code)
+		}
+		if w.status == 429 && res.header.Get("Retry-After") != "2" {
+			t.Fatalf("reply %d: Retry-After %q, want 2", i, res.header.Get("Retry-After"))
+		}
+	}
+
+	st := b.srv.Stats()
+	if st.Checks != 8 || st.RepliesByCode["504"] != 1 || st.RepliesByCode["VRN06"] != 1 || st.RepliesByCode["200"] != 2 {
+		t.Fatalf("stats %+v: scripted replies count", st)
+	}
+}
+
+func TestScriptsCountTowardLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	b.srv.Script("456789", Reply{HTTPStatus: 504}, Reply{HTTPStatus: 504}, Reply{HTTPStatus: 504})
+	tok := b.token(t)
+	wantStatus(t, b.check(t, tok, mobileQuery()), http.StatusGatewayTimeout)
+	wantStatus(t, b.check(t, tok, mobileQuery()), http.StatusGatewayTimeout)
+	// The limit comes before the script, and a refused check does not use up a reply.
+	wantStatus(t, b.check(t, tok, mobileQuery()), http.StatusTooManyRequests)
+	b.clock.Advance(2 * time.Minute)
+	wantStatus(t, b.check(t, tok, mobileQuery()), http.StatusGatewayTimeout)
+	if got := b.srv.Stats().Violations.PerReference; got != 1 {
+		t.Fatalf("per-reference violations %d, want 1", got)
+	}
+}

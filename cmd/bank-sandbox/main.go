@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/logging"
 )
 
 func main() {
@@ -83,26 +84,19 @@ func baseURL(addr string) string {
 	return "http://" + host
 }
 
-// newLogger builds the zerolog logger from LOG_FORMAT (json, the default, or console) and
-// LOG_LEVEL (default info).
+// newLogger builds the shared logger (internal/logging) after checking LOG_FORMAT (json, the
+// default, or console) and LOG_LEVEL (default info): the shared builder falls back silently,
+// and a sandbox started with a typo should say so instead.
 func newLogger(format, level string) (zerolog.Logger, error) {
-	lvl := zerolog.InfoLevel
 	if level != "" {
-		var err error
-		if lvl, err = zerolog.ParseLevel(strings.ToLower(level)); err != nil {
-			return zerolog.Logger{}, fmt.Errorf("LOG_LEVEL %q: %w", level, err)
+		if _, err := zerolog.ParseLevel(level); err != nil {
+			return zerolog.Logger{}, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", level)
 		}
 	}
-	var log zerolog.Logger
-	switch strings.ToLower(format) {
-	case "", "json":
-		log = zerolog.New(os.Stderr)
-	case "console", "text":
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
-	default:
+	if format != "" && format != "json" && format != "console" {
 		return zerolog.Logger{}, fmt.Errorf("LOG_FORMAT %q: want json or console", format)
 	}
-	return log.Level(lvl).With().Timestamp().Str("service", "bank-sandbox").Logger(), nil
+	return logging.New(os.Stderr, level, format, "bank-sandbox"), nil
 }
 
 // statusRecorder remembers the status a handler wrote.

@@ -55,7 +55,9 @@ func New(cfg Config) (*Client, error) {
 
 // Verify asks the bank about one payment. It returns a Verdict when the bank
 // gave a meaningful answer (including NotFound and Rejected) and an *Error
-// otherwise: see RetryAfter and IsTransient for what to do next.
+// otherwise: see RetryAfter and IsTransient for what to do next. Alongside an
+// error the Verdict still carries HTTPStatus, StatusCode and Latency when known,
+// and its Outcome is never Confirmed.
 func (c *Client) Verify(ctx context.Context, q Query) (Verdict, error) {
 	start := time.Now()
 	p, err := c.prepare(q)
@@ -65,22 +67,19 @@ func (c *Client) Verify(ctx context.Context, q Query) (Verdict, error) {
 	log := c.log.With().Str("mode", q.Mode.String()).Str("ref_tail", refTail(p.tail)).Logger()
 
 	res, tok := c.checkWithToken(ctx, p, log)
-	if status, ok := authRejection(res.err); ok && tok != nil {
+	if res.authRejected {
 		// Token expired or revoked at the bank: refresh once, retry once.
-		c.metrics.observeAuthRejection(status)
-		log.Warn().Int("http_status", status).Msg("bank rejected the access token; refreshing once")
+		c.metrics.observeAuthRejection(res.verdict.HTTPStatus)
+		log.Warn().Int("http_status", res.verdict.HTTPStatus).Msg("bank rejected the access token; refreshing once")
 		c.tokens.invalidate(tok)
 		res, _ = c.checkWithToken(ctx, p, log)
-		if status, ok := authRejection(res.err); ok {
-			c.metrics.observeAuthRejection(status)
-			log.Error().Int("http_status", status).Msg("bank rejected a freshly fetched access token")
+		if res.authRejected {
+			c.metrics.observeAuthRejection(res.verdict.HTTPStatus)
+			log.Error().Int("http_status", res.verdict.HTTPStatus).Msg("bank rejected a freshly fetched access token")
 		}
 	}
 	res.verdict.Latency = time.Since(start)
-	if res.err != nil {
-		return res.verdict, res.err
-	}
-	return res.verdict, nil
+	return res.verdict, res.err
 }
 
 // checkWithToken gets the shared token and sends one check. It returns the
@@ -160,16 +159,6 @@ func transportFailure(op string, err error) result {
 		label = "timeout"
 	}
 	return result{label: label, err: &Error{Kind: KindTransient, Err: fmt.Errorf("%s (%s): %w", op, label, err)}}
-}
-
-// authRejection reports whether err is the check endpoint refusing our token.
-func authRejection(err error) (int, bool) {
-	var e *Error
-	if errors.As(err, &e) && e.Kind == KindAuth &&
-		(e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden) && e.StatusCode != "invalid_client" {
-		return e.HTTPStatus, true
-	}
-	return 0, false
 }
 
 // refTail is what logs may show of a reference: its last 4 digits.

@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-// Outcome is what the bank's answer means for the payment.
+// Outcome is what the bank's answer means for the payment. The zero value is
+// NotFound, so a Verdict read despite an error can at worst reschedule a
+// check, never confirm a payment.
 type Outcome int
 
 const (

@@ -55,9 +55,10 @@ var errMalformed = errors.New("malformed bank reply")
 
 // result is one interpreted reply: a verdict or an error, and the metric label.
 type result struct {
-	verdict Verdict
-	err     error
-	label   string
+	verdict      Verdict
+	err          error
+	label        string
+	authRejected bool // the check endpoint refused the token (401/403): refresh and retry once
 }
 
 // interpret turns one HTTP reply into a verdict or a typed error, following
@@ -89,7 +90,9 @@ func interpret(status int, header http.Header, body []byte, p preparedQuery) res
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		// VRN01, or a missing/expired token (401 in QA, 403 in production, no envelope).
-		return fail(KindAuth, errors.New("check rejected the access token"))
+		r := fail(KindAuth, errors.New("check rejected the access token"))
+		r.authRejected = true
+		return r
 	case status == http.StatusTooManyRequests || code == codeRateLimited:
 		r := fail(KindRateLimited, errors.New("bank rate limit"))
 		r.err.(*Error).RetryAfter = parseRetryAfter(header.Get("Retry-After"))

@@ -1,0 +1,166 @@
+package banesco
+
+import (
+	"strings"
+	"testing"
+)
+
+// row builds a contract row with overrides; values are raw JSON.
+func row(over map[string]string) string {
+	fields := []struct{ k, v string }{
+		{"referenceNumber", `"000123456"`},
+		{"amount", `"1240.00"`},
+		{"currencyCode", `"BS "`},
+		{"accountId", `"1340************8514"`},
+		{"trnDate", `"2026-08-06"`},
+		{"trnTime", `"10:30:00"`},
+		{"trnType", `"CR"`},
+		{"sourceBankId", `"102"`},
+		{"destBankId", `"0134"`},
+		{"concept", `"  Pago Movil "`},
+		{"customerIdBen", `"V-12345678"`},
+	}
+	parts := make([]string, 0, len(fields))
+	for _, f := range fields {
+		v := f.v
+		if o, ok := over[f.k]; ok {
+			v = o
+		}
+		if v == "-" {
+			continue
+		}
+		parts = append(parts, `"`+f.k+`":`+v)
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// TestQuirksAndMatching runs each reply quirk and each matching rule of
+// bank-api.md §2 and §4 over real HTTP.
+func TestQuirksAndMatching(t *testing.T) {
+	t.Parallel()
+	mobile := mobileQuery()
+	transfer := transferQuery()
+	noAmount := func(q Query) Query { q.Amount = ""; return q }
+	withRef := func(q Query, ref string) Query { q.Reference = ref; return q }
+	tests := []struct {
+		name       string
+		query      Query
+		rows       []string
+		wantOut    Outcome
+		wantReason string
+		check      func(t *testing.T, r *Row)
+	}{
+		{name: "contract sample row", query: mobile, rows: []string{testRow}, wantOut: Confirmed, check: func(t *testing.T, r *Row) {
+			want := Row{ReferenceNumber: "000123456", Amount: "1240.00", CurrencyCode: "BS", AccountID: "1340************8514",
+				TrnDate: "2026-08-06", TrnTime: "10:30:00", TrnType: "CR", SourceBankID: "0102", DestBankID: "0134",
+				Concept: "Pago Movil", CustomerIDBen: "V-12345678"}
+			if *r != want {
+				t.Errorf("row\n got %+v\nwant %+v", *r, want)
+			}
+		}},
+		{name: "amount as number 1240", query: mobile, rows: []string{row(map[string]string{"amount": `1240`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "Amount", r.Amount, "1240.00") }},
+		{name: "amount as number 1240.0", query: mobile, rows: []string{row(map[string]string{"amount": `1240.0`})}, wantOut: Confirmed},
+		{name: "amount string with one decimal", query: withAmount(mobile, "1240.1"), rows: []string{row(map[string]string{"amount": `"1240.1"`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "Amount", r.Amount, "1240.10") }},
+		{name: "amount differs by a cent", query: withAmount(mobile, "1240.01"), rows: []string{testRow}, wantOut: AmountMismatch, wantReason: "amount_mismatch"},
+		{name: "no queried amount confirms any amount", query: noAmount(mobile), rows: []string{row(map[string]string{"amount": `"5.00"`})}, wantOut: Confirmed},
+		{name: "unreadable amount goes to review", query: noAmount(mobile), rows: []string{row(map[string]string{"amount": `"1.240,00"`})}, wantOut: AmountMismatch, wantReason: "amount_unreadable"},
+		{name: "reference as number", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `123456`})}, wantOut: Confirmed},
+		{name: "reference without zero padding", query: withRef(mobile, "77012345"), rows: []string{row(map[string]string{"referenceNumber": `"12345"`})}, wantOut: Confirmed},
+		{name: "reference with padding", query: withRef(mobile, "012345"), rows: []string{row(map[string]string{"referenceNumber": `"0000000012345"`})}, wantOut: Confirmed},
+		{name: "mobile: full bank reference, last 6 match", query: withRef(mobile, "123456"), rows: []string{row(map[string]string{"referenceNumber": `"98765123456"`})}, wantOut: Confirmed},
+		{name: "mobile: other tail", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `"000123457"`})}, wantOut: NotFound},
+		{name: "mobile: reference with letters", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `"A123456"`})}, wantOut: NotFound},
+		{name: "mobile: empty reference", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `""`})}, wantOut: NotFound},
+		{name: "mobile: missing reference", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `-`})}, wantOut: NotFound},
+		{name: "mobile: other date", query: mobile, rows: []string{row(map[string]string{"trnDate": `"2026-08-05"`})}, wantOut: NotFound},
+		{name: "mobile: date with time suffix", query: mobile, rows: []string{row(map[string]string{"trnDate": `"2026-08-06T00:00:00"`})}, wantOut: Confirmed},
+		{name: "transfer: whole reference ignoring padding", query: withRef(transfer, "000987654321"), rows: []string{row(map[string]string{"referenceNumber": `"987654321"`})}, wantOut: Confirmed},
+		{name: "transfer: padded reply", query: withRef(transfer, "987654321"), rows: []string{row(map[string]string{"referenceNumber": `"0000987654321"`})}, wantOut: Confirmed},
+		{name: "transfer: same last 6, other reference", query: withRef(transfer, "987654321"), rows: []string{row(map[string]string{"referenceNumber": `"111654321"`})}, wantOut: NotFound},
+		{name: "transfer: shorter reference", query: withRef(transfer, "987654321"), rows: []string{row(map[string]string{"referenceNumber": `"654321"`})}, wantOut: NotFound},
+		{name: "transfer: date is not compared", query: transfer, rows: []string{row(map[string]string{"trnDate": `"2020-01-01"`})}, wantOut: Confirmed},
+		{name: "sourceBankId lost its zero", query: mobile, rows: []string{row(map[string]string{"sourceBankId": `"134"`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "SourceBankID", r.SourceBankID, "0134") }},
+		{name: "sourceBankId as number", query: mobile, rows: []string{row(map[string]string{"sourceBankId": `102`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "SourceBankID", r.SourceBankID, "0102") }},
+		{name: "currency padded", query: mobile, rows: []string{row(map[string]string{"currencyCode": `"BS   "`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "CurrencyCode", r.CurrencyCode, "BS") }},
+		{name: "concept stray spaces", query: mobile, rows: []string{row(map[string]string{"concept": `"  Pago   Movil  factura 12 "`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "Concept", r.Concept, "Pago Movil factura 12") }},
+		{name: "trnTime with dots", query: mobile, rows: []string{row(map[string]string{"trnTime": `"00.00.00"`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "TrnTime", r.TrnTime, "00:00:00") }},
+		{name: "debit row never confirms", query: mobile, rows: []string{row(map[string]string{"trnType": `"DB"`})}, wantOut: NotFound},
+		{name: "missing trnType never confirms", query: mobile, rows: []string{row(map[string]string{"trnType": `-`})}, wantOut: NotFound},
+		{name: "lower-case cr with spaces", query: mobile, rows: []string{row(map[string]string{"trnType": `" cr "`})}, wantOut: Confirmed},
+		{name: "debit beside credit", query: mobile, rows: []string{row(map[string]string{"trnType": `"DB"`, "amount": `"1.00"`}), testRow}, wantOut: Confirmed},
+		{name: "two matching credits", query: mobile, rows: []string{testRow, row(map[string]string{"trnTime": `"11:00:00"`})}, wantOut: Ambiguous, wantReason: "ambiguous_match"},
+		{name: "two matching credits, one with the amount", query: mobile, rows: []string{testRow, row(map[string]string{"amount": `"1.00"`})}, wantOut: Ambiguous, wantReason: "ambiguous_match"},
+		{name: "non-object rows are skipped", query: mobile, rows: []string{`"junk"`, `42`, `null`, testRow}, wantOut: Confirmed},
+		{name: "field of wrong type reads as empty", query: mobile, rows: []string{row(map[string]string{"concept": `{"a":1}`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "Concept", r.Concept, "") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bank := newFakeBank(t)
+			body := hitBody(tt.rows...)
+			bank.check = func(int64, capturedCheck) reply { return reply{status: 200, body: body} }
+			c := newTestClient(t, bank.config())
+			v, err := c.Verify(ctxT(t), tt.query)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if v.Outcome != tt.wantOut || v.Reason != tt.wantReason {
+				t.Fatalf("verdict = %s/%q, want %s/%q", v.Outcome, v.Reason, tt.wantOut, tt.wantReason)
+			}
+			switch v.Outcome {
+			case Confirmed, AmountMismatch:
+				if v.Row == nil {
+					t.Fatal("Row = nil")
+				}
+				if !strings.Contains(body, string(v.RawRow)) || len(v.RawRow) == 0 || v.RawRow[0] != '{' {
+					t.Errorf("RawRow %s is not a row exactly as sent", v.RawRow)
+				}
+				if tt.check != nil {
+					tt.check(t, v.Row)
+				}
+			case Ambiguous:
+				if v.Row != nil || len(v.RawRow) == 0 || v.RawRow[0] != '[' {
+					t.Errorf("ambiguous verdict: Row %v, RawRow %s; want nil and an array", v.Row, v.RawRow)
+				}
+			default:
+				if v.Row != nil || v.RawRow != nil {
+					t.Errorf("%s verdict carries a row", v.Outcome)
+				}
+			}
+		})
+	}
+}
+
+// TestRawRowIsVerbatim: the stored bank payload keeps the bank's spacing and types.
+func TestRawRowIsVerbatim(t *testing.T) {
+	t.Parallel()
+	bank := newFakeBank(t)
+	c := newTestClient(t, bank.config())
+	v, err := c.Verify(ctxT(t), mobileQuery())
+	if err != nil || v.Outcome != Confirmed {
+		t.Fatalf("Verify = %v, %v", v.Outcome, err)
+	}
+	if string(v.RawRow) != testRow {
+		t.Errorf("RawRow\n got %s\nwant %s", v.RawRow, testRow)
+	}
+	if v.Latency <= 0 {
+		t.Errorf("Latency = %s", v.Latency)
+	}
+}
+
+func withAmount(q Query, a string) Query { q.Amount = a; return q }
+
+func eq(t *testing.T, field, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %q, want %q", field, got, want)
+	}
+}

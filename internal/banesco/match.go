@@ -83,21 +83,6 @@ type Row struct {
 	CustomerIDBen   string
 }
 
-// rowJSON keeps every field raw: any of them may be a string or a number.
-type rowJSON struct {
-	ReferenceNumber json.RawMessage `json:"referenceNumber"`
-	Amount          json.RawMessage `json:"amount"`
-	CurrencyCode    json.RawMessage `json:"currencyCode"`
-	AccountID       json.RawMessage `json:"accountId"`
-	TrnDate         json.RawMessage `json:"trnDate"`
-	TrnTime         json.RawMessage `json:"trnTime"`
-	TrnType         json.RawMessage `json:"trnType"`
-	SourceBankID    json.RawMessage `json:"sourceBankId"`
-	DestBankID      json.RawMessage `json:"destBankId"`
-	Concept         json.RawMessage `json:"concept"`
-	CustomerIDBen   json.RawMessage `json:"customerIdBen"`
-}
-
 // decodedRow is a Row plus what matching needs.
 type decodedRow struct {
 	row      Row
@@ -109,27 +94,28 @@ type decodedRow struct {
 // decodeRow normalises one raw row. ok is false only when the row is not an
 // object; a field of the wrong type just reads as "", which can never match.
 func decodeRow(raw json.RawMessage) (decodedRow, bool) {
-	var j rowJSON
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &j) != nil {
+	fields, ok := objectFields(raw)
+	if !ok {
 		return decodedRow{}, false
 	}
-	text := func(f json.RawMessage) string {
-		s, _ := scalarText(f)
+	// Every field may be a string or a number; other types read as "".
+	text := func(key string) string {
+		s, _ := scalarText(fields[key])
 		return strings.TrimSpace(s)
 	}
 	d := decodedRow{raw: raw, row: Row{
-		ReferenceNumber: text(j.ReferenceNumber),
-		CurrencyCode:    text(j.CurrencyCode),
-		AccountID:       text(j.AccountID),
-		TrnDate:         text(j.TrnDate),
-		TrnTime:         strings.ReplaceAll(text(j.TrnTime), ".", ":"),
-		TrnType:         strings.ToUpper(text(j.TrnType)),
-		SourceBankID:    padBankText(text(j.SourceBankID)),
-		DestBankID:      padBankText(text(j.DestBankID)),
-		Concept:         strings.Join(strings.Fields(text(j.Concept)), " "),
-		CustomerIDBen:   text(j.CustomerIDBen),
+		ReferenceNumber: text("referenceNumber"),
+		CurrencyCode:    text("currencyCode"),
+		AccountID:       text("accountId"),
+		TrnDate:         text("trnDate"),
+		TrnTime:         strings.ReplaceAll(text("trnTime"), ".", ":"),
+		TrnType:         strings.ToUpper(text("trnType")),
+		SourceBankID:    padBankText(text("sourceBankId")),
+		DestBankID:      padBankText(text("destBankId")),
+		Concept:         strings.Join(strings.Fields(text("concept")), " "),
+		CustomerIDBen:   text("customerIdBen"),
 	}}
-	amount := text(j.Amount)
+	amount := text("amount")
 	if cents, err := parseCents(amount); err == nil {
 		d.cents, d.amountOK = cents, true
 		d.row.Amount = formatCents(cents)

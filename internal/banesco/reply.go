@@ -35,21 +35,6 @@ var knownCodes = map[string]bool{
 	codeMaintenance: true, codeRateLimited: true, codeUnavailable: true,
 }
 
-// envelope is the bank's reply, one shape for hits and misses. Everything
-// that may arrive as a string or a number stays raw until normalised.
-type envelope struct {
-	HTTPStatus *struct {
-		StatusCode json.RawMessage `json:"statusCode"`
-	} `json:"httpStatus"`
-	DataResponse json.RawMessage `json:"dataResponse"`
-}
-
-// dataResponse holds the rows; transactionDetail stays raw so one row can be
-// stored exactly as the bank sent it.
-type dataResponse struct {
-	TransactionDetail json.RawMessage `json:"transactionDetail"`
-}
-
 // errMalformed marks a reply we could not read; it is always transient.
 var errMalformed = errors.New("malformed bank reply")
 
@@ -142,24 +127,39 @@ type parsedEnvelope struct {
 // parseEnvelope reads the reply envelope. A body that is not a JSON object is
 // malformed; an object without httpStatus has an empty code.
 func parseEnvelope(body []byte) (parsedEnvelope, error) {
-	var env envelope
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	env, ok := objectFields(body)
+	if !ok {
 		return parsedEnvelope{}, fmt.Errorf("%w: not a JSON object", errMalformed)
 	}
-	if err := json.Unmarshal(trimmed, &env); err != nil {
-		return parsedEnvelope{}, fmt.Errorf("%w: %v", errMalformed, err)
-	}
 	var p parsedEnvelope
-	if env.HTTPStatus != nil {
-		code, ok := scalarText(env.HTTPStatus.StatusCode)
+	if !isNull(env["httpStatus"]) {
+		status, ok := objectFields(env["httpStatus"])
+		if !ok {
+			return parsedEnvelope{}, fmt.Errorf("%w: httpStatus is not an object", errMalformed)
+		}
+		code, ok := scalarText(status["statusCode"])
 		if !ok {
 			return parsedEnvelope{}, fmt.Errorf("%w: statusCode is not a string or number", errMalformed)
 		}
 		p.code = strings.ToUpper(strings.TrimSpace(code))
 	}
-	p.data = env.DataResponse
+	p.data = env["dataResponse"]
 	return p, nil
+}
+
+// objectFields decodes a JSON object into its raw fields. Keys are matched
+// exactly, unlike encoding/json's struct decoding, so "Amount" next to
+// "amount" cannot make us read a different field than the bank meant.
+func objectFields(raw []byte) (map[string]json.RawMessage, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return nil, false
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(t, &fields); err != nil {
+		return nil, false
+	}
+	return fields, true
 }
 
 // rows returns the raw transaction rows. dataResponse may be null, and
@@ -168,11 +168,12 @@ func (p parsedEnvelope) rows() ([]json.RawMessage, error) {
 	if isNull(p.data) {
 		return nil, nil
 	}
-	var dr dataResponse
-	if err := json.Unmarshal(p.data, &dr); err != nil {
-		return nil, fmt.Errorf("%w: dataResponse: %v", errMalformed, err)
+	// Rows stay raw so the chosen one can be stored exactly as the bank sent it.
+	dr, ok := objectFields(p.data)
+	if !ok {
+		return nil, fmt.Errorf("%w: dataResponse is not an object", errMalformed)
 	}
-	detail := bytes.TrimSpace(dr.TransactionDetail)
+	detail := bytes.TrimSpace(dr["transactionDetail"])
 	switch {
 	case isNull(detail):
 		return nil, nil

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/banesco-verifier/verifier/internal/api"
@@ -19,6 +20,8 @@ import (
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/logging"
+	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/verify"
 )
 
 func main() {
@@ -105,8 +108,15 @@ func run() error {
 		log.Info().Str("email", cfg.AdminEmail).Msg("bootstrapped the admin user from ADMIN_EMAIL")
 	}
 
+	queue := asynq.NewClientFromRedisClient(rdb)
+	defer queue.Close()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	scheduler := verify.NewScheduler(queue, inspector, verify.Spacing(cfg.BanescoPerTxPerMinute))
+	txStore := transaction.NewStore(db, nil)
+
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: authSvc, Health: health.NewChecker(db, rdb),
+		Transactions: transaction.NewHandler(txStore, scheduler, cfg.VerifyDeadline, log),
 		CORSOrigins: cfg.CORSAllowedOrigins, RateLimit: cfg.APIRateLimit,
 		RegistrationOpen: cfg.AuthRegistration == "open",
 	})

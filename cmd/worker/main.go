@@ -19,9 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/banesco-verifier/verifier/internal/banesco"
 	"github.com/banesco-verifier/verifier/internal/config"
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/logging"
+	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/verify"
 )
 
 func main() {
@@ -55,14 +58,36 @@ func run() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:     cfg.WorkerConcurrency,
-		ShutdownTimeout: cfg.WorkerShutdownTimeout,
+	bankCfg, err := banesco.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	bankCfg.Metrics = banesco.NewMetrics(reg)
+	bankCfg.Logger = log
+	bank, err := banesco.New(bankCfg)
+	if err != nil {
+		return fmt.Errorf("bank client: %w", err)
+	}
+
+	vm := verify.NewMetrics(reg)
+	store := transaction.NewStore(db, transaction.NewMetrics(reg))
+	queue := asynq.NewClientFromRedisClient(rdb)
+	defer queue.Close()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	limiter := verify.NewLimiter(rdb, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
+	scheduler := verify.NewScheduler(queue, inspector, limiter.PerTransactionSpacing())
+	handler := verify.NewHandler(store, bank, limiter, cfg.VerifySchedule, vm, log)
+	sweeper := verify.NewSweeper(store, scheduler, queue, cfg.SweepInterval, vm, log)
+
+	srv := verify.NewServer(rdb, verify.ServerOptions{
+		Concurrency: cfg.WorkerConcurrency, PollInterval: cfg.WorkerPollInterval,
+		ShutdownTimeout: cfg.WorkerShutdownTimeout, Logger: log,
 	})
-	mux := asynq.NewServeMux()
-	if err := srv.Start(mux); err != nil {
+	if err := srv.Start(verify.NewMux(handler, sweeper)); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	go sweeper.Run(sweepCtx)
 
 	httpSrv := &http.Server{Addr: cfg.WorkerMetricsAddr, Handler: opsMux(reg, db, rdb), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -71,10 +96,12 @@ func run() error {
 			stop()
 		}
 	}()
-	log.Info().Str("metrics_addr", cfg.WorkerMetricsAddr).Int("concurrency", cfg.WorkerConcurrency).Msg("worker started")
+	log.Info().Str("metrics_addr", cfg.WorkerMetricsAddr).Int("concurrency", cfg.WorkerConcurrency).
+		Str("bank_environment", bankCfg.Environment).Int("bank_max_rps", cfg.BanescoMaxRPS).Msg("worker started")
 
 	<-ctx.Done()
 	log.Info().Msg("shutting down: in-flight checks finish or return to the queue")
+	stopSweep()
 	srv.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/auth"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/httpserver"
+	"github.com/banesco-verifier/verifier/internal/transaction"
 )
 
 // Deps are the already-built pieces the routes need; main builds them.
@@ -22,8 +23,8 @@ type Deps struct {
 	CORSOrigins      []string
 	RateLimit        int // requests per minute per client
 	RegistrationOpen bool
-	HTTPOptions      func(*httpserver.Options)                      // optional hook (metrics)
-	Extra            []func(app *fiber.App, protected fiber.Router) // routes of other domains
+	Transactions     *transaction.Handler
+	HTTPOptions      func(*httpserver.Options) // optional hook (metrics)
 }
 
 // New builds the Fiber app with every route.
@@ -52,5 +53,17 @@ func New(d Deps) *fiber.App {
 	v1.Get("/users", authn, limit, admin, ah.ListUsers)
 	v1.Put("/users/:id/permissions", authn, limit, admin, ah.SetPermissions)
 	v1.Patch("/users/:id", authn, limit, admin, ah.PatchUser)
+
+	th := d.Transactions
+	can := func(perm string) []fiber.Handler { return []fiber.Handler{authn, limit, auth.Require(perm)} }
+	route := func(h fiber.Handler, perm string) []fiber.Handler { return append(can(perm), h) }
+	v1.Post("/transactions", route(th.Create, auth.PermTransactionCreate)...)
+	v1.Get("/transactions", route(th.List, auth.PermTransactionRead)...)
+	v1.Get("/transactions/:transaction_id", route(th.Get, auth.PermTransactionRead)...)
+	v1.Get("/transactions/:transaction_id/status", route(th.Status, auth.PermTransactionRead)...)
+	v1.Get("/transactions/:transaction_id/events", route(th.Events, auth.PermTransactionRead)...)
+	v1.Post("/transactions/:transaction_id/verify", route(th.Verify, auth.PermTransactionCreate)...)
+	v1.Patch("/transactions/:transaction_id", route(th.Patch, auth.PermTransactionUpdate)...)
+	v1.Delete("/transactions/:transaction_id", route(th.Delete, auth.PermTransactionDelete)...)
 	return app
 }

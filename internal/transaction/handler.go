@@ -1,0 +1,290 @@
+package transaction
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/banesco-verifier/verifier/internal/auth"
+	"github.com/banesco-verifier/verifier/internal/httpserver"
+)
+
+// Checks is what the handlers need from the verification queue (implemented by
+// verify.Scheduler over Asynq).
+type Checks interface {
+	// Enqueue schedules the routine check of a new transaction at `at`.
+	Enqueue(ctx context.Context, id, requestID string, at time.Time) error
+	// CheckNow moves the pending check to the earliest time the bank limits
+	// allow and returns that time.
+	CheckNow(ctx context.Context, t Transaction, requestID string) (time.Time, error)
+	// Cancel removes the pending check, if any.
+	Cancel(ctx context.Context, id string) error
+}
+
+// Handler serves the Transactions routes.
+type Handler struct {
+	store    *Store
+	checks   Checks
+	deadline time.Duration
+	log      zerolog.Logger
+	now      func() time.Time
+}
+
+// NewHandler returns the Transactions handlers; deadline is VERIFY_DEADLINE.
+func NewHandler(store *Store, checks Checks, deadline time.Duration, log zerolog.Logger) *Handler {
+	return &Handler{store: store, checks: checks, deadline: deadline, log: log, now: time.Now}
+}
+
+// owner is the owner filter of the caller: admins see everything.
+func owner(c *fiber.Ctx) string {
+	p := auth.PrincipalOf(c)
+	if p.IsAdmin() {
+		return ""
+	}
+	return p.UserID
+}
+
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return httpserver.NewError(fiber.StatusNotFound, "not_found", "no such transaction")
+	case errors.Is(err, ErrIDConflict):
+		return &httpserver.Error{Status: fiber.StatusConflict, Code: "transaction_id_conflict",
+			Message: "this transaction_id was already used with a different body", Fields: map[string]string{"transaction_id": "already used"}}
+	case errors.Is(err, ErrDuplicateReference):
+		return &httpserver.Error{Status: fiber.StatusConflict, Code: "duplicate_reference",
+			Message: "a transaction with this reference and type already exists", Fields: map[string]string{"reference": "already recorded"}}
+	}
+	return err
+}
+
+// Create records a payment to verify (POST /api/v1/transactions).
+func (h *Handler) Create(c *fiber.Ctx) error {
+	var req CreateRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	n, fields := req.Validate(h.now())
+	if fields != nil {
+		return httpserver.Validation(fields)
+	}
+	reqID := httpserver.RequestID(c)
+	ctx := c.UserContext()
+	t, replayed, err := h.store.Create(ctx, auth.PrincipalOf(c).UserID, n, h.deadline, reqID)
+	if err != nil {
+		return mapErr(err)
+	}
+	c.Location("/api/v1/transactions/" + t.TransactionID)
+	if replayed {
+		c.Set("Idempotent-Replayed", "true")
+		return c.JSON(t.View())
+	}
+	if err := h.checks.Enqueue(ctx, t.ID, reqID, t.NextCheckAt.Time); err != nil {
+		// The row is committed; the sweeper enqueues overdue transactions, so the
+		// client's request succeeded and the check only starts a little later.
+		h.log.Warn().Err(err).Str("transaction", t.ID).Msg("enqueue failed; the sweeper will retry")
+	}
+	return c.Status(fiber.StatusCreated).JSON(t.View())
+}
+
+func (h *Handler) load(c *fiber.Ctx) (Transaction, error) {
+	t, err := h.store.Get(c.UserContext(), strings.Clone(c.Params("transaction_id")), owner(c))
+	return t, mapErr(err)
+}
+
+// Get returns one transaction (GET /api/v1/transactions/{transaction_id}).
+func (h *Handler) Get(c *fiber.Ctx) error {
+	t, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(t.View())
+}
+
+// Status returns the polling view (GET …/status).
+func (h *Handler) Status(c *fiber.Ctx) error {
+	t, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	v := t.View()
+	return c.JSON(StatusView{TransactionID: v.TransactionID, Status: v.Status, Attempts: v.Attempts,
+		LastCheckedAt: v.LastCheckedAt, NextCheckAt: v.NextCheckAt, UpdatedAt: v.UpdatedAt})
+}
+
+// Events returns the history, oldest first (GET …/events).
+func (h *Handler) Events(c *fiber.Ctx) error {
+	t, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	events, err := h.store.Events(c.UserContext(), t.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": events})
+}
+
+// Verify asks for a check as soon as the bank limits allow (POST …/verify).
+func (h *Handler) Verify(c *fiber.Ctx) error {
+	t, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	if !t.Status.Checkable() {
+		return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "only IN_PROGRESS transactions are checked with the bank; this one is "+string(t.Status))
+	}
+	at, err := h.checks.CheckNow(c.UserContext(), t, httpserver.RequestID(c))
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"next_check_at": at.UTC()})
+}
+
+type patchRequest struct {
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// Patch settles or cancels by hand (PATCH /api/v1/transactions/{transaction_id}).
+func (h *Handler) Patch(c *fiber.Ctx) error {
+	var req patchRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	to := Status(req.Status)
+	var from []Status
+	switch to {
+	case StatusCompleted:
+		from = []Status{StatusToReview, StatusUnknown}
+	case StatusCanceled:
+		from = []Status{StatusToReview, StatusUnknown, StatusInProgress}
+	default:
+		return httpserver.Validation(map[string]string{"status": "must be COMPLETED or CANCELED"})
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	if len([]rune(req.Reason)) > 500 {
+		return httpserver.Validation(map[string]string{"reason": "must be at most 500 characters"})
+	}
+	t, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	old, err := h.store.Transition(ctx, t.ID, from, to, req.Reason, ActorUser, auth.PrincipalOf(c).UserID,
+		map[string]any{"request_id": httpserver.RequestID(c)})
+	if errors.Is(err, ErrInvalidTransition) {
+		return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "cannot change "+string(old)+" to "+string(to))
+	}
+	if err != nil {
+		return mapErr(err)
+	}
+	if old == StatusInProgress {
+		if err := h.checks.Cancel(ctx, t.ID); err != nil {
+			// The worker skips transactions that are no longer IN_PROGRESS, so a
+			// leftover task is harmless.
+			h.log.Warn().Err(err).Str("transaction", t.ID).Msg("remove pending check")
+		}
+	}
+	t, err = h.store.ByID(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(t.View())
+}
+
+// Delete soft-deletes (DELETE /api/v1/transactions/{transaction_id}).
+func (h *Handler) Delete(c *fiber.Ctx) error {
+	t, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if err := h.store.SoftDelete(ctx, t.ID, auth.PrincipalOf(c).UserID); err != nil {
+		return mapErr(err)
+	}
+	if err := h.checks.Cancel(ctx, t.ID); err != nil {
+		h.log.Warn().Err(err).Str("transaction", t.ID).Msg("remove pending check")
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// List returns a filtered page, newest first (GET /api/v1/transactions).
+func (h *Handler) List(c *fiber.Ctx) error {
+	page, size, err := httpserver.PageParams(c)
+	if err != nil {
+		return err
+	}
+	f, err := parseFilter(c)
+	if err != nil {
+		return err
+	}
+	f.OwnerID = owner(c)
+	f.Limit, f.Offset = size, (page-1)*size
+	items, total, err := h.store.List(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	views := make([]View, len(items))
+	for i, t := range items {
+		views[i] = t.View()
+	}
+	return c.JSON(httpserver.NewPage(views, total, page, size))
+}
+
+// parseFilter validates the enum and date filters (422 naming the parameter) and
+// passes text filters through as literal values: a reference or phone with
+// quotes simply matches nothing.
+func parseFilter(c *fiber.Ctx) (Filter, error) {
+	fields := map[string]string{}
+	q := func(name string) string { return strings.Clone(c.Query(name)) }
+	f := Filter{Status: q("status"), Bank: q("bank"), TransactionType: q("transaction_type"),
+		Reference: q("reference"), Phone: q("phone"), NationalID: strings.ToUpper(q("national_id"))}
+	switch Status(f.Status) {
+	case "", StatusInProgress, StatusCompleted, StatusCanceled, StatusToReview, StatusUnknown:
+	default:
+		fields["status"] = "must be IN_PROGRESS, COMPLETED, CANCELED, TO_REVIEW or UNKNOWN"
+	}
+	switch f.Bank {
+	case "", BankBanesco, BankMobileTransfer:
+	default:
+		fields["bank"] = "must be BANESCO or MOBILE_TRANSFER"
+	}
+	switch f.TransactionType {
+	case "", "TRANSACTION", "COMMISSION", "OTHER":
+	default:
+		fields["transaction_type"] = "must be TRANSACTION, COMMISSION or OTHER"
+	}
+	for name, v := range map[string]string{"reference": f.Reference, "phone": f.Phone, "national_id": f.NationalID} {
+		if len(v) > 100 {
+			fields[name] = "must be at most 100 characters"
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+		add  int
+	}{{"from_date", &f.From, 0}, {"to_date", &f.To, 1}} {
+		v := c.Query(p.name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseInLocation(time.DateOnly, v, Caracas)
+		if err != nil {
+			fields[p.name] = "must be a date YYYY-MM-DD"
+			continue
+		}
+		*p.dst = d.AddDate(0, 0, p.add)
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		fields["to_date"] = "must not be before from_date"
+	}
+	if len(fields) > 0 {
+		return Filter{}, httpserver.Validation(fields)
+	}
+	return f, nil
+}

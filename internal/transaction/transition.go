@@ -1,0 +1,184 @@
+package transaction
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// lockLive locks a live transaction row for a change and returns its status and
+// creation time. A deleted row is ErrNotFound.
+func lockLive(ctx context.Context, tx *sqlx.Tx, id string) (Status, time.Time, error) {
+	var row struct {
+		Status    Status       `db:"status"`
+		CreatedAt time.Time    `db:"created_at"`
+		DeletedAt sql.NullTime `db:"deleted_at"`
+	}
+	err := tx.GetContext(ctx, &row, `SELECT status, created_at, deleted_at FROM transactions WHERE id = $1 FOR UPDATE`, id)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && row.DeletedAt.Valid) {
+		return "", time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("lock transaction: %w", err)
+	}
+	return row.Status, row.CreatedAt, nil
+}
+
+// Check is the outcome of one bank check, to be recorded.
+type Check struct {
+	TransactionID string // our UUID
+	CheckedAt     time.Time
+	NewStatus     Status     // IN_PROGRESS when nothing changes
+	Reason        string     // status_reason when the status changes (or the check's outcome)
+	NextCheckAt   *time.Time // when the next check is due (nil for final statuses)
+	BankPayload   json.RawMessage
+	Metadata      map[string]any // bank status code, latency, attempt…
+	CountsAttempt bool           // false for checks the bank refused to answer (429)
+}
+
+// RecordCheck writes one bank check in ONE Postgres transaction: the check event,
+// the attempt counters, and — when the status changes — the update (guarded by the
+// expected IN_PROGRESS status) with its status-change event. If the transaction is
+// no longer IN_PROGRESS (a duplicate run of the task, a person settled it) nothing
+// is written and ErrInvalidTransition is returned, so nothing is recorded twice.
+func (s *Store) RecordCheck(ctx context.Context, c Check) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record check: begin: %w", err)
+	}
+	defer tx.Rollback()
+	status, createdAt, err := lockLive(ctx, tx, c.TransactionID)
+	if err != nil {
+		return err
+	}
+	if status != StatusInProgress {
+		return ErrInvalidTransition
+	}
+	old := StatusInProgress
+	if err := insertEvent(ctx, tx, c.TransactionID, EventInput{Old: &old, New: StatusInProgress, Reason: "bank_check",
+		ActorType: ActorExternal, ActorID: "banesco", Metadata: c.Metadata}); err != nil {
+		return err
+	}
+	attempt := 0
+	if c.CountsAttempt {
+		attempt = 1
+	}
+	var payload any
+	if len(c.BankPayload) > 0 {
+		payload = []byte(c.BankPayload)
+	}
+	var reason any
+	if c.NewStatus != StatusInProgress {
+		reason = c.Reason
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE transactions SET attempts = attempts + $2, last_checked_at = $3,
+			next_check_at = $4, status = $5, status_reason = COALESCE($6, status_reason),
+			bank_payload = COALESCE($7, bank_payload), updated_at = $3
+		WHERE id = $1 AND status = 'IN_PROGRESS'`,
+		c.TransactionID, attempt, c.CheckedAt, c.NextCheckAt, c.NewStatus, reason, payload)
+	if err != nil {
+		return fmt.Errorf("record check: update: %w", err)
+	}
+	if c.NewStatus != StatusInProgress {
+		if err := insertEvent(ctx, tx, c.TransactionID, EventInput{Old: &old, New: c.NewStatus, Reason: c.Reason,
+			ActorType: ActorSystem, ActorID: "worker", Metadata: map[string]any{"bank_status_code": c.Metadata["bank_status_code"]}}); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record check: commit: %w", err)
+	}
+	if c.NewStatus != StatusInProgress {
+		s.metrics.transition(StatusInProgress, c.NewStatus, c.CheckedAt.Sub(createdAt))
+	}
+	return nil
+}
+
+// Transition changes the status from one of from to `to`, with its event, in one
+// Postgres transaction. It is the only way a person (PATCH) or the deadline
+// changes a status; the update is guarded so a concurrent change wins once.
+func (s *Store) Transition(ctx context.Context, id string, from []Status, to Status, reason, actorType, actorID string, meta map[string]any) (Status, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("transition: begin: %w", err)
+	}
+	defer tx.Rollback()
+	status, createdAt, err := lockLive(ctx, tx, id)
+	if err != nil {
+		return "", err
+	}
+	allowed := false
+	for _, f := range from {
+		allowed = allowed || f == status
+	}
+	if !allowed {
+		return status, ErrInvalidTransition
+	}
+	var next any
+	if to == StatusInProgress {
+		next = s.now()
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE transactions SET status = $2, status_reason = $3, next_check_at = $4, updated_at = now()
+		WHERE id = $1 AND status = $5`, id, to, reason, next, status); err != nil {
+		return "", fmt.Errorf("transition: update: %w", err)
+	}
+	if err := insertEvent(ctx, tx, id, EventInput{Old: &status, New: to, Reason: reason, ActorType: actorType, ActorID: actorID, Metadata: meta}); err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("transition: commit: %w", err)
+	}
+	s.metrics.transition(status, to, s.now().Sub(createdAt))
+	return status, nil
+}
+
+// SoftDelete marks a transaction deleted; it disappears from every read.
+func (s *Store) SoftDelete(ctx context.Context, id, actorID string) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete: begin: %w", err)
+	}
+	defer tx.Rollback()
+	status, _, err := lockLive(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE transactions SET deleted_at = now(), next_check_at = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if err := insertEvent(ctx, tx, id, EventInput{Old: &status, New: status, Reason: "deleted", ActorType: ActorUser, ActorID: actorID}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete: commit: %w", err)
+	}
+	return nil
+}
+
+// SetNextCheck records when the next check is due (POST …/verify, the sweeper).
+func (s *Store) SetNextCheck(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE transactions SET next_check_at = $2, updated_at = now()
+		WHERE id = $1 AND status = 'IN_PROGRESS' AND deleted_at IS NULL`, id, at)
+	if err != nil {
+		return fmt.Errorf("set next check: %w", err)
+	}
+	return nil
+}
+
+// Overdue lists live IN_PROGRESS transactions whose check was due before
+// `before`, by id after `afterID` (keyset pagination for the sweeper).
+func (s *Store) Overdue(ctx context.Context, before time.Time, afterID string, limit int) ([]string, error) {
+	ids := []string{}
+	err := s.db.SelectContext(ctx, &ids, `SELECT id FROM transactions
+		WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL AND next_check_at < $1 AND id > $2
+		ORDER BY id LIMIT $3`, before, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list overdue: %w", err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,98 @@
+// Package tasks defines the Asynq task types, their queues and payloads, shared by
+// the API (which enqueues) and the worker (which handles). Payloads carry ids only —
+// never customer data or secrets — because Redis and the dashboard show them.
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types.
+const (
+	TypeVerify = "transaction:verify"
+	TypeSweep  = "transaction:sweep"
+)
+
+// Queues, named for what they carry. Weights (see Queues) make the worker pick
+// on-demand checks first, so a backlog of routine checks never starves them.
+const (
+	QueueVerifyNow = "verify_now" // checks a person asked for (POST …/verify)
+	QueueVerify    = "verify"     // routine checks: first check and the reschedules
+	QueueSweep     = "sweep"      // the periodic repair scan
+)
+
+// Queues maps each queue to its weight for asynq.Config.Queues.
+func Queues() map[string]int {
+	return map[string]int{QueueVerifyNow: 6, QueueVerify: 3, QueueSweep: 1}
+}
+
+// VerifyQueues are the queues a verify task can live in.
+var VerifyQueues = []string{QueueVerifyNow, QueueVerify}
+
+// VerifyPayload identifies the transaction to check and the request that caused it.
+type VerifyPayload struct {
+	TransactionID string `json:"transaction_id"` // our UUID, not the client's id
+	RequestID     string `json:"request_id,omitempty"`
+}
+
+// VerifyTaskID is the task id of a transaction's check: one task per transaction
+// at a time, so enqueuing twice is harmless (asynq.ErrTaskIDConflict).
+func VerifyTaskID(transactionID string) string { return "verify:" + transactionID }
+
+// verifyMaxRetry is effectively unlimited: a verify task must never be archived
+// by exhaustion (an archived id blocks the transaction forever); the transaction's
+// deadline ends the checks instead.
+const verifyMaxRetry = 1 << 30
+
+// NewVerifyTask builds the check of a transaction, to run at processAt in queue.
+func NewVerifyTask(p VerifyPayload, queue string, processAt time.Time) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode verify payload: %w", err)
+	}
+	return asynq.NewTask(TypeVerify, b,
+		asynq.TaskID(VerifyTaskID(p.TransactionID)),
+		asynq.Queue(queue),
+		asynq.ProcessAt(processAt),
+		asynq.MaxRetry(verifyMaxRetry),
+		asynq.Timeout(2*time.Minute),
+	), nil
+}
+
+// ParseVerify decodes a verify task's payload.
+func ParseVerify(t *asynq.Task) (VerifyPayload, error) {
+	var p VerifyPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return p, fmt.Errorf("decode verify payload: %w", err)
+	}
+	if p.TransactionID == "" {
+		return p, fmt.Errorf("decode verify payload: no transaction_id")
+	}
+	return p, nil
+}
+
+// SweepPayload names the period a sweep belongs to (its dedup key).
+type SweepPayload struct {
+	Period int64 `json:"period"` // unix seconds of the period start
+}
+
+// NewSweepTask builds the sweep of one period. Every worker replica enqueues the
+// same id for the same period, so exactly one sweep runs per period; Retention
+// keeps the id taken after it succeeded, for latecomers.
+func NewSweepTask(period time.Time, interval time.Duration) (*asynq.Task, error) {
+	b, err := json.Marshal(SweepPayload{Period: period.Unix()})
+	if err != nil {
+		return nil, fmt.Errorf("encode sweep payload: %w", err)
+	}
+	return asynq.NewTask(TypeSweep, b,
+		asynq.TaskID(fmt.Sprintf("sweep:%d", period.Unix())),
+		asynq.Queue(QueueSweep),
+		asynq.MaxRetry(1),
+		asynq.Timeout(interval),
+		asynq.Retention(2*interval),
+	), nil
+}

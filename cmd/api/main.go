@@ -117,7 +117,7 @@ func run() error {
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: authSvc, Health: health.NewChecker(db, rdb),
 		Transactions: transaction.NewHandler(txStore, scheduler, cfg.VerifyDeadline, log),
-		CORSOrigins: cfg.CORSAllowedOrigins, RateLimit: cfg.APIRateLimit,
+		CORSOrigins:  cfg.CORSAllowedOrigins, RateLimit: cfg.APIRateLimit,
 		RegistrationOpen: cfg.AuthRegistration == "open",
 	})
 

@@ -5,6 +5,8 @@ package api
 
 import (
 	"github.com/gofiber/fiber/v2"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -25,6 +27,12 @@ type Deps struct {
 	RegistrationOpen bool
 	Transactions     *transaction.Handler
 	HTTPOptions      func(*httpserver.Options) // optional hook (metrics)
+
+	// Operations (ops.go): the Prometheus registry served at /metrics (nil: no
+	// /metrics) and the Asynq connection for the /monitoring dashboard.
+	Registry     *prometheus.Registry
+	AsynqRedis   asynq.RedisConnOpt
+	MonitoringRO bool
 }
 
 // New builds the Fiber app with every route.
@@ -38,6 +46,9 @@ func New(d Deps) *fiber.App {
 	authn := d.Auth.RequireAuth()
 	limit := limiter.Middleware(auth.RateLimitKey)
 	ah := auth.NewHandler(d.Auth, d.RegistrationOpen)
+
+	mountOps(app, d)
+	mountDocs(app, d)
 
 	app.Get("/health/live", health.Live)
 	app.Get("/health/ready", d.Health.Ready)

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test test-short migrate migrate-down build lint vet fmt-check bench bench-quick test-faults clean services
+.PHONY: test-faults run test test-short migrate migrate-down build lint vet fmt-check bench bench-quick test-faults clean services
 
 run: ## the whole system in the foreground: sandbox, API (migrates), worker
 	@scripts/run.sh
@@ -41,3 +41,6 @@ bench-quick: services
 
 clean:
 	rm -rf bin/
+
+test-faults: services ## the fault suite: real processes, kill -9, Redis flush/restart, Postgres restart, bank chaos, SIGTERM
+	$(GO) test -tags faults -count=1 -timeout 60m -v ./internal/systest/

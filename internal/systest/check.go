@@ -1,0 +1,157 @@
+package systest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/tasks"
+)
+
+// CreateAll creates the bodies through the API with `workers` concurrent
+// clients, retrying 429/5xx and connection errors (the API answers 503 while
+// Postgres or Redis is down) until ctx ends. It returns how many 503s it saw.
+func (c *Cluster) CreateAll(ctx context.Context, bodies []map[string]any, workers int) (unavailable int64, err error) {
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bodies) {
+					return
+				}
+				for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 2*time.Second) {
+					code, b, err := c.Do(ctx, http.MethodPost, "/api/v1/transactions", bodies[i])
+					if err == nil && (code == http.StatusCreated || code == http.StatusOK) {
+						break
+					}
+					if code == http.StatusServiceUnavailable {
+						atomic.AddInt64(&unavailable, 1)
+					}
+					if err == nil && code < 500 && code != http.StatusTooManyRequests {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = fmt.Errorf("create %v: %d %s", bodies[i]["transaction_id"], code, b)
+						}
+						mu.Unlock()
+						break
+					}
+					select {
+					case <-ctx.Done():
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = fmt.Errorf("create %v: %w (last %d %v)", bodies[i]["transaction_id"], ctx.Err(), code, err)
+						}
+						mu.Unlock()
+						return
+					case <-time.After(backoff):
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return unavailable, firstErr
+}
+
+// Counts maps status to the number of live transactions in it.
+func (c *Cluster) Counts(ctx context.Context) (map[string]int, error) {
+	rows := []struct {
+		Status string `db:"status"`
+		N      int    `db:"n"`
+	}{}
+	if err := c.DB.SelectContext(ctx, &rows, `SELECT status, count(*) AS n FROM transactions WHERE deleted_at IS NULL GROUP BY status`); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
+// WaitAll waits until `want` transactions are COMPLETED, or ctx ends.
+func (c *Cluster) WaitAll(ctx context.Context, want int) (map[string]int, error) {
+	for {
+		counts, err := c.Counts(ctx)
+		if err == nil && counts["COMPLETED"] >= want {
+			return counts, nil
+		}
+		select {
+		case <-ctx.Done():
+			return counts, fmt.Errorf("waiting for %d COMPLETED: %w (have %v, last error %v)", want, ctx.Err(), counts, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Report is what a fault scenario asserts at the end.
+type Report struct {
+	Counts               map[string]int
+	DuplicateTransitions int // status transitions recorded more than once
+	InProgressNoTask     int // IN_PROGRESS transactions without a live task
+	Sandbox              banksandbox.Stats
+}
+
+// Inspect gathers the invariants: duplicate transitions, orphan IN_PROGRESS rows,
+// and the sandbox's counters.
+func (c *Cluster) Inspect(ctx context.Context) (Report, error) {
+	var r Report
+	var err error
+	if r.Counts, err = c.Counts(ctx); err != nil {
+		return r, err
+	}
+	if err := c.DB.GetContext(ctx, &r.DuplicateTransitions, `SELECT count(*) FROM (
+		SELECT transaction_id, old_status, new_status FROM transaction_events
+		WHERE old_status IS DISTINCT FROM new_status GROUP BY 1, 2, 3 HAVING count(*) > 1) d`); err != nil {
+		return r, err
+	}
+	var ids []string
+	if err := c.DB.SelectContext(ctx, &ids, `SELECT id FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL`); err != nil {
+		return r, err
+	}
+	rdb := c.Redis.Client()
+	defer rdb.Close()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	for _, id := range ids {
+		live := false
+		for _, q := range tasks.VerifyQueues {
+			info, err := insp.GetTaskInfo(q, tasks.VerifyTaskID(id))
+			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+				continue
+			}
+			if err != nil {
+				return r, err
+			}
+			live = live || info.State != asynq.TaskStateArchived
+		}
+		if !live {
+			r.InProgressNoTask++
+		}
+	}
+	r.Sandbox, err = c.Stats(ctx)
+	return r, err
+}
+
+// String summarises a report for test logs and the closing note.
+func (r Report) String() string {
+	b, _ := json.Marshal(map[string]any{"counts": r.Counts, "duplicate_transitions": r.DuplicateTransitions,
+		"in_progress_without_task": r.InProgressNoTask, "bank_checks": r.Sandbox.Checks,
+		"violations": r.Sandbox.Violations, "token_requests": r.Sandbox.TokenRequests,
+		"max_per_reference_in_60s": r.Sandbox.MaxPerReferenceIn60s, "max_global_in_1s": r.Sandbox.MaxGlobalIn1s,
+		"replies_by_code": r.Sandbox.RepliesByCode})
+	return string(b)
+}

@@ -1,0 +1,234 @@
+//go:build faults
+
+package systest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/banesco-verifier/verifier/internal/banksandbox"
+)
+
+// The fault suite (make test-faults): each scenario pushes n transactions through
+// real worker processes and breaks something in the middle. At the end every
+// transaction must be COMPLETED (every payment exists at the bank), no status
+// transition may be recorded twice, and the bank must have seen zero limit
+// violations.
+const n = 500
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+func bins(t *testing.T) string {
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "verifier-bin-")
+		if binErr == nil {
+			binErr = Build(binDir)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+type scenario struct {
+	opts   Options
+	inject func(t *testing.T, ctx context.Context, c *Cluster) // runs while transactions are being checked
+	wait   time.Duration
+}
+
+func run(t *testing.T, s scenario) Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	s.opts.Dir = t.TempDir()
+	s.opts.BinDir = bins(t)
+	c, err := Start(ctx, s.opts)
+	if c != nil {
+		defer c.Close()
+	}
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs := c.Logs()
+			if len(logs) > 20000 {
+				logs = logs[len(logs)-20000:]
+			}
+			t.Logf("logs (tail):\n%s", logs)
+		}
+	})
+	date := time.Now().In(time.FixedZone("VET", -4*3600)).Format(time.DateOnly)
+	bodies := make([]map[string]any, n)
+	payments := make([]banksandbox.Payment, n)
+	for i := range bodies {
+		bodies[i], payments[i] = Payment(t.Name()[len("TestFault"):], i, date)
+	}
+	if err := c.AddPayments(ctx, payments); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	injected := make(chan struct{})
+	go func() {
+		defer close(injected)
+		s.inject(t, ctx, c)
+	}()
+	unavailable, err := c.CreateAll(ctx, bodies, 8)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	<-injected
+	waitCtx, cancelWait := context.WithTimeout(ctx, s.wait)
+	defer cancelWait()
+	_, waitErr := c.WaitAll(waitCtx, n)
+	r, err := c.Inspect(ctx)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	t.Logf("after %s (503s seen by clients: %d): %s", time.Since(start).Round(time.Second), unavailable, r)
+	if waitErr != nil {
+		t.Errorf("not every transaction completed: %v", waitErr)
+	}
+	if r.DuplicateTransitions != 0 {
+		t.Errorf("%d status transitions were recorded twice", r.DuplicateTransitions)
+	}
+	if r.InProgressNoTask != 0 {
+		t.Errorf("%d IN_PROGRESS transactions have no live task", r.InProgressNoTask)
+	}
+	if v := r.Sandbox.Violations; v.PerReference+v.Global+v.Token != 0 {
+		t.Errorf("the bank saw limit violations: %+v", v)
+	}
+	return r
+}
+
+// waitChecks blocks until the bank has answered at least k checks.
+func waitChecks(t *testing.T, ctx context.Context, c *Cluster, k int) {
+	for {
+		s, err := c.Stats(ctx)
+		if err == nil && s.Checks >= k {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Errorf("bank never reached %d checks", k)
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func TestFaultKillWorker(t *testing.T) {
+	run(t, scenario{
+		opts: Options{Workers: 3, MaxRPS: 25, Concurrency: 10, SandboxEnv: []string{"SANDBOX_FAULT_SLOW=0.2", "SANDBOX_FAULT_SLOW_DELAY=1s"}},
+		inject: func(t *testing.T, ctx context.Context, c *Cluster) {
+			waitChecks(t, ctx, c, n/4)
+			c.Workers[0].Kill() // kill -9: its active tasks come back through asynq's lease recovery
+			t.Logf("killed worker-0 (pid gone) at %d checks", n/4)
+		},
+		wait: 6 * time.Minute,
+	})
+}
+
+func TestFaultRedisFlushAll(t *testing.T) {
+	run(t, scenario{
+		opts: Options{Workers: 2, MaxRPS: 25},
+		inject: func(t *testing.T, ctx context.Context, c *Cluster) {
+			waitChecks(t, ctx, c, n/3)
+			rdb := c.Redis.Client()
+			defer rdb.Close()
+			if err := rdb.FlushAll(ctx).Err(); err != nil {
+				t.Errorf("flushall: %v", err)
+			}
+			t.Log("FLUSHALL done; the sweeper must bring the lost checks back")
+		},
+		wait: 4 * time.Minute,
+	})
+}
+
+func TestFaultRedisRestart(t *testing.T) {
+	run(t, scenario{
+		opts: Options{Workers: 2, MaxRPS: 25},
+		inject: func(t *testing.T, ctx context.Context, c *Cluster) {
+			waitChecks(t, ctx, c, n/3)
+			if err := c.Redis.Restart(); err != nil {
+				t.Errorf("restart redis: %v", err)
+			}
+			t.Log("Redis restarted empty")
+		},
+		wait: 4 * time.Minute,
+	})
+}
+
+func TestFaultPostgresRestart(t *testing.T) {
+	run(t, scenario{
+		opts: Options{Workers: 2, MaxRPS: 25},
+		inject: func(t *testing.T, ctx context.Context, c *Cluster) {
+			waitChecks(t, ctx, c, n/4)
+			if err := c.PG.Stop(); err != nil {
+				t.Errorf("stop postgres: %v", err)
+				return
+			}
+			code, body, err := c.Do(ctx, "GET", "/api/v1/transactions?size=1", nil)
+			if err != nil || code != 503 {
+				t.Errorf("with Postgres down the API answered %d %s %v, want 503 unavailable", code, body, err)
+			}
+			time.Sleep(3 * time.Second)
+			if err := c.PG.Start(); err != nil {
+				t.Errorf("start postgres: %v", err)
+			}
+			t.Log("Postgres restarted after 3s down")
+		},
+		wait: 5 * time.Minute,
+	})
+}
+
+func TestFaultBankChaos(t *testing.T) {
+	r := run(t, scenario{
+		opts: Options{Workers: 3, MaxRPS: 30, SandboxEnv: []string{
+			"SANDBOX_FAULT_RATE_LIMITED=0.1", "SANDBOX_FAULT_RETRY_AFTER=2s",
+			"SANDBOX_FAULT_SERVER_ERROR=0.1", "SANDBOX_FAULT_MAINTENANCE=0.05",
+			"SANDBOX_FAULT_SLOW=0.05", "SANDBOX_FAULT_SLOW_DELAY=7s", // past BANESCO_TIMEOUT=5s
+			"SANDBOX_FAULT_MALFORMED=0.05", "SANDBOX_FAULT_TOKEN_TTL=3s",
+		}},
+		inject: func(t *testing.T, ctx context.Context, c *Cluster) {},
+		wait:   8 * time.Minute,
+	})
+	if r.Sandbox.TokenRequests < 2 {
+		t.Errorf("tokens expiring every 3s should have caused refreshes, saw %d token requests", r.Sandbox.TokenRequests)
+	}
+}
+
+func TestFaultSigtermWorkers(t *testing.T) {
+	run(t, scenario{
+		opts: Options{Workers: 2, MaxRPS: 25, SandboxEnv: []string{"SANDBOX_FAULT_SLOW=0.5", "SANDBOX_FAULT_SLOW_DELAY=2s"}},
+		inject: func(t *testing.T, ctx context.Context, c *Cluster) {
+			waitChecks(t, ctx, c, n/4)
+			for i, w := range c.Workers {
+				if err := w.Signal(syscall.SIGTERM, 30*time.Second); err != nil {
+					t.Errorf("worker-%d: %v", i, err)
+				}
+			}
+			logs, _ := os.ReadFile(filepath.Join(c.Opts.Dir, "worker-0.log"))
+			t.Logf("both workers stopped gracefully (%d bytes of logs); starting them again", len(logs))
+			for _, w := range c.Workers {
+				if err := w.Start(); err != nil {
+					t.Errorf("restart worker: %v", err)
+				}
+			}
+		},
+		wait: 4 * time.Minute,
+	})
+}
+
+var _ = fmt.Sprint

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	queuemetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/banesco-verifier/verifier/internal/api"
@@ -20,6 +21,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/logging"
+	"github.com/banesco-verifier/verifier/internal/metrics"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
 )
@@ -112,13 +114,29 @@ func run() error {
 	defer queue.Close()
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	scheduler := verify.NewScheduler(queue, inspector, verify.Spacing(cfg.BanescoPerTxPerMinute))
-	txStore := transaction.NewStore(db, nil)
+	asynqRedis, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+
+	// Metrics: HTTP, business (creations are counted here), pools, the queues
+	// (asynq's own exporter, registered in the API only) and the transactions
+	// that need an operator (one indexed count each per scrape).
+	reg := metrics.NewRegistry()
+	httpMetrics := metrics.NewHTTP(reg)
+	metrics.RegisterPostgres(reg, db.DB)
+	metrics.RegisterRedis(reg, rdb)
+	reg.MustRegister(queuemetrics.NewQueueMetricsCollector(inspector))
+	reg.MustRegister(metrics.NewTransactions(db, time.Minute, log))
+	txStore := transaction.NewStore(db, transaction.NewMetrics(reg))
 
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: authSvc, Health: health.NewChecker(db, rdb),
 		Transactions: transaction.NewHandler(txStore, scheduler, cfg.VerifyDeadline, log),
 		CORSOrigins:  cfg.CORSAllowedOrigins, RateLimit: cfg.APIRateLimit,
 		RegistrationOpen: cfg.AuthRegistration == "open",
+		HTTPOptions:      httpMetrics.Hook,
+		Registry:         reg, AsynqRedis: asynqRedis, MonitoringRO: cfg.MonitoringReadOnly,
 	})
 
 	errc := make(chan error, 1)

@@ -2,6 +2,8 @@
 // the sweeper that repairs lost tasks, and a small HTTP server for /metrics and
 // /health on WORKER_METRICS_ADDR. Run as many replicas as you like: the bank's
 // limits are enforced in Redis, shared by all of them.
+//
+// `worker ops stuck|requeue|show` are the operator commands (opscmd.go).
 package main
 
 import (
@@ -15,14 +17,16 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/banesco-verifier/verifier/internal/banesco"
 	"github.com/banesco-verifier/verifier/internal/config"
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/logging"
+	"github.com/banesco-verifier/verifier/internal/metrics"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
 )
@@ -42,6 +46,12 @@ func run() error {
 	log := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, "worker")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 {
+		if os.Args[1] != "ops" {
+			return fmt.Errorf("unknown command %q (ops)", os.Args[1])
+		}
+		return opsCommand(ctx, cfg, os.Stdout, os.Args[2:])
+	}
 
 	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
 	if err != nil {
@@ -55,41 +65,21 @@ func run() error {
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	bankCfg, err := banesco.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}
-	bankCfg.Metrics = banesco.NewMetrics(reg)
-	bankCfg.Logger = log
-	bank, err := banesco.New(bankCfg)
+	w, err := newWorker(cfg, db, rdb, bankCfg, log)
 	if err != nil {
-		return fmt.Errorf("bank client: %w", err)
+		return err
 	}
-
-	vm := verify.NewMetrics(reg)
-	store := transaction.NewStore(db, transaction.NewMetrics(reg))
-	queue := asynq.NewClientFromRedisClient(rdb)
-	defer queue.Close()
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	limiter := verify.NewLimiter(rdb, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
-	scheduler := verify.NewScheduler(queue, inspector, limiter.PerTransactionSpacing())
-	handler := verify.NewHandler(store, bank, limiter, cfg.VerifySchedule, vm, log)
-	sweeper := verify.NewSweeper(store, scheduler, queue, cfg.SweepInterval, vm, log)
-
-	srv := verify.NewServer(rdb, verify.ServerOptions{
-		Concurrency: cfg.WorkerConcurrency, PollInterval: cfg.WorkerPollInterval,
-		ShutdownTimeout: cfg.WorkerShutdownTimeout, Logger: log,
-	})
-	if err := srv.Start(verify.NewMux(handler, sweeper)); err != nil {
+	if err := w.srv.Start(w.mux); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	go sweeper.Run(sweepCtx)
+	go w.sweeper.Run(sweepCtx)
 
-	httpSrv := &http.Server{Addr: cfg.WorkerMetricsAddr, Handler: opsMux(reg, db, rdb), ReadHeaderTimeout: 5 * time.Second}
+	httpSrv := &http.Server{Addr: cfg.WorkerMetricsAddr, Handler: opsMux(w.reg, db, rdb), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := httpSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Str("addr", cfg.WorkerMetricsAddr).Msg("metrics server stopped")
@@ -102,8 +92,48 @@ func run() error {
 	<-ctx.Done()
 	log.Info().Msg("shutting down: in-flight checks finish or return to the queue")
 	stopSweep()
-	srv.Shutdown()
+	w.srv.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return httpSrv.Shutdown(shutdownCtx)
+}
+
+// worker is the wired worker: its registry (every worker metric), the Asynq
+// server with its mux, and the sweeper.
+type worker struct {
+	reg     *prometheus.Registry
+	srv     *asynq.Server
+	mux     *asynq.ServeMux
+	sweeper *verify.Sweeper
+}
+
+// newWorker wires the verify pipeline and its metrics: bank calls, limiter
+// denials, checks, status transitions, Postgres and Redis pools, Go/process.
+// The queue metrics (asynq's exporter) are the API's, so they are not here.
+func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesco.Config, log zerolog.Logger) (*worker, error) {
+	reg := metrics.NewRegistry()
+	metrics.RegisterPostgres(reg, db.DB)
+	metrics.RegisterRedis(reg, rdb)
+
+	bankCfg.Metrics = banesco.NewMetrics(reg)
+	bankCfg.Logger = log
+	bank, err := banesco.New(bankCfg)
+	if err != nil {
+		return nil, fmt.Errorf("bank client: %w", err)
+	}
+
+	vm := verify.NewMetrics(reg)
+	store := transaction.NewStore(db, transaction.NewMetrics(reg))
+	queue := asynq.NewClientFromRedisClient(rdb)
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	limiter := verify.NewLimiter(rdb, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
+	scheduler := verify.NewScheduler(queue, inspector, limiter.PerTransactionSpacing())
+	handler := verify.NewHandler(store, bank, limiter, cfg.VerifySchedule, vm, log)
+	sweeper := verify.NewSweeper(store, scheduler, queue, cfg.SweepInterval, vm, log)
+
+	srv := verify.NewServer(rdb, verify.ServerOptions{
+		Concurrency: cfg.WorkerConcurrency, PollInterval: cfg.WorkerPollInterval,
+		ShutdownTimeout: cfg.WorkerShutdownTimeout, Logger: log,
+	})
+	return &worker{reg: reg, srv: srv, mux: verify.NewMux(handler, sweeper), sweeper: sweeper}, nil
 }

@@ -95,8 +95,14 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if bankErr != nil {
 		var be *banesco.Error
 		if errors.As(bankErr, &be) {
-			c.Metadata["bank_status_code"] = be.StatusCode
-			c.Metadata["http_status"] = be.HTTPStatus
+			// A reply without an envelope (500, 503, 504) has no bank code: keep
+			// the verdict's, which is then the HTTP status.
+			if be.StatusCode != "" {
+				c.Metadata["bank_status_code"] = be.StatusCode
+			}
+			if be.HTTPStatus != 0 {
+				c.Metadata["http_status"] = be.HTTPStatus
+			}
 		}
 		c.Metadata["error"] = bankErr.Error()
 		if ra, ok := banesco.RetryAfter(bankErr); ok {

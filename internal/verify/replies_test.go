@@ -1,0 +1,262 @@
+package verify_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/verify"
+	"github.com/banesco-verifier/verifier/tasks"
+)
+
+// TestBankReplies takes every row of the bank's status-code table
+// (bank-api.md §2) through a real worker and checks what the transaction
+// ends as and what its history says.
+func TestBankReplies(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+
+	transient := func(reply banksandbox.Reply, code string) func(t *testing.T, tx transaction.Transaction) {
+		return func(t *testing.T, tx transaction.Transaction) {
+			b.bank.AddPayment(payment(tx))
+			b.bank.Script(tail(tx), reply)
+			b.run(t, tx)
+			tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
+			ev := b.events(t, tx.ID)
+			cs := checks(ev)
+			if len(cs) != 2 || tx.Attempts != 2 {
+				t.Fatalf("%d checks, attempts %d: want the failed one, then the hit", len(cs), tx.Attempts)
+			}
+			m := meta(t, cs[0])
+			if m["bank_status_code"] != code || m["outcome"] != "error" || m["error"] == nil {
+				t.Errorf("first check metadata %v: want bank_status_code %s, outcome error and the error text", m, code)
+			}
+			if got := transitions(ev); len(got) != 1 || got[0] != "IN_PROGRESS→COMPLETED" {
+				t.Errorf("transitions %v: want only IN_PROGRESS→COMPLETED (it stayed IN_PROGRESS after the failure)", got)
+			}
+		}
+	}
+	review := func(reason string, arrange func(tx transaction.Transaction)) func(t *testing.T, tx transaction.Transaction) {
+		return func(t *testing.T, tx transaction.Transaction) {
+			arrange(tx)
+			b.run(t, tx)
+			tx = b.waitStatus(t, tx.ID, transaction.StatusToReview, 20*time.Second)
+			if !tx.StatusReason.Valid || tx.StatusReason.String != reason {
+				t.Errorf("status_reason %v, want %s", tx.StatusReason, reason)
+			}
+			if tx.NextCheckAt.Valid || tx.Attempts != 1 {
+				t.Errorf("next_check_at %v, attempts %d: want no next check after 1", tx.NextCheckAt, tx.Attempts)
+			}
+			if got := transitions(b.events(t, tx.ID)); len(got) != 1 || got[0] != "IN_PROGRESS→TO_REVIEW" {
+				t.Errorf("transitions %v, want IN_PROGRESS→TO_REVIEW", got)
+			}
+			eventually(t, 5*time.Second, func() (bool, string) {
+				return b.taskOf(t, tx.ID) == nil, "a TO_REVIEW transaction still has a task"
+			})
+		}
+	}
+	script := func(r banksandbox.Reply) func(tx transaction.Transaction) {
+		return func(tx transaction.Transaction) { b.bank.Script(tail(tx), r) }
+	}
+
+	for _, tc := range []struct {
+		name string
+		bank string
+		test func(t *testing.T, tx transaction.Transaction)
+	}{
+		{"200 hit", transaction.BankMobileTransfer, func(t *testing.T, tx transaction.Transaction) {
+			b.bank.AddPayment(payment(tx))
+			b.run(t, tx)
+			tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
+			if tx.Attempts != 1 || tx.BankPayload == nil || tx.StatusReason.String != "bank_confirmed" {
+				t.Errorf("attempts %d, bank payload %v, reason %v: want 1 check, the row, bank_confirmed", tx.Attempts, tx.BankPayload, tx.StatusReason)
+			}
+		}},
+		{"200 hit, transfer", transaction.BankBanesco, func(t *testing.T, tx transaction.Transaction) {
+			b.bank.AddPayment(payment(tx))
+			b.run(t, tx)
+			b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
+		}},
+		{"70005 date range too wide", transaction.BankMobileTransfer,
+			review("date_range_too_wide", script(banksandbox.Reply{HTTPStatus: http.StatusOK, StatusCode: "70005"}))},
+		{"VDE01 invalid input", transaction.BankBanesco,
+			review("bank_rejected_VDE01", script(banksandbox.Reply{HTTPStatus: http.StatusBadRequest, StatusCode: "VDE01"}))},
+		{"VDE02 invalid input", transaction.BankMobileTransfer,
+			review("bank_rejected_VDE02", script(banksandbox.Reply{HTTPStatus: http.StatusBadRequest, StatusCode: "VDE02"}))},
+		{"amount mismatch", transaction.BankMobileTransfer, review("amount_mismatch", func(tx transaction.Transaction) {
+			p := payment(tx)
+			p.Amount = "1239.99"
+			b.bank.AddPayment(p)
+		})},
+		{"two matching rows", transaction.BankBanesco, review("ambiguous_match", func(tx transaction.Transaction) {
+			b.bank.AddPayment(payment(tx))
+			b.bank.AddPayment(payment(tx))
+		})},
+		{"VRN04 maintenance", transaction.BankMobileTransfer,
+			transient(banksandbox.Reply{HTTPStatus: http.StatusServiceUnavailable, StatusCode: "VRN04"}, "VRN04")},
+		{"VRN06 unavailable", transaction.BankBanesco,
+			transient(banksandbox.Reply{HTTPStatus: http.StatusFailedDependency, StatusCode: "VRN06"}, "VRN06")},
+		{"500", transaction.BankMobileTransfer, transient(banksandbox.Reply{HTTPStatus: http.StatusInternalServerError}, "500")},
+		{"503", transaction.BankBanesco, transient(banksandbox.Reply{HTTPStatus: http.StatusServiceUnavailable}, "503")},
+		{"504", transaction.BankMobileTransfer, transient(banksandbox.Reply{HTTPStatus: http.StatusGatewayTimeout}, "504")},
+		{"VRN05 with Retry-After", transaction.BankMobileTransfer, func(t *testing.T, tx transaction.Transaction) {
+			const retryAfter = 2 * time.Second
+			b.bank.AddPayment(payment(tx))
+			b.bank.Script(tail(tx), banksandbox.Reply{HTTPStatus: http.StatusTooManyRequests, StatusCode: "VRN05", RetryAfter: retryAfter})
+			b.run(t, tx)
+			// While it waits: in the Retry list, not counted as a failure.
+			eventually(t, 10*time.Second, func() (bool, string) {
+				info := b.taskOf(t, tx.ID)
+				if info == nil {
+					return false, "no task"
+				}
+				return info.State == asynq.TaskStateRetry && strings.Contains(info.LastErr, "VRN05"),
+					"task " + info.State.String() + ": " + info.LastErr
+			})
+			if info := b.taskOf(t, tx.ID); info != nil && info.Retried != 0 {
+				t.Errorf("retried %d after a 429: the wait counted as a failure", info.Retried)
+			}
+			tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
+			if tx.Attempts != 1 {
+				t.Errorf("attempts %d: the 429 must not count", tx.Attempts)
+			}
+			at := b.arrivals.of(tail(tx))
+			if len(at) != 2 {
+				t.Fatalf("the bank saw %d checks, want 2", len(at))
+			}
+			if gap := at[1].Sub(at[0]); gap < retryAfter {
+				t.Errorf("asked again %s after a Retry-After of %s", gap, retryAfter)
+			}
+			cs := checks(b.events(t, tx.ID))
+			if m := meta(t, cs[0]); m["bank_status_code"] != "VRN05" || m["outcome"] != "rate_limited" {
+				t.Errorf("429 check metadata %v: want VRN05 rate_limited", m)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, b.newTx(t, tc.bank))
+		})
+	}
+}
+
+// run enqueues the first check of a transaction made with newTx.
+func (b *bundle) run(t *testing.T, tx transaction.Transaction) {
+	t.Helper()
+	if err := b.scheduler.Enqueue(context.Background(), tx.ID, "test", time.Now()); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+}
+
+// TestNotFoundYetWaitsInTheRetryList: 70001 keeps the transaction IN_PROGRESS
+// and parks its task in the Retry list until the next check of VERIFY_SCHEDULE,
+// with a reason an operator can read, without counting a failure.
+func TestNotFoundYetWaitsInTheRetryList(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{schedule: []time.Duration{time.Hour}, deadline: 24 * time.Hour})
+	tx := b.newTx(t, transaction.BankMobileTransfer)
+	b.bank.Script(tail(tx), banksandbox.Reply{HTTPStatus: http.StatusOK, StatusCode: "70001"})
+	b.run(t, tx)
+
+	var info *asynq.TaskInfo
+	eventually(t, 10*time.Second, func() (bool, string) {
+		retry, err := b.inspector.ListRetryTasks(tasks.QueueVerify)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range retry {
+			if r.ID == tasks.VerifyTaskID(tx.ID) {
+				info = r
+				return true, ""
+			}
+		}
+		return false, "the task is not in the Retry list of " + tasks.QueueVerify
+	})
+	if !strings.Contains(info.LastErr, "not found at the bank yet after 1 check(s)") {
+		t.Errorf("retry reason %q: want a readable 'not found at the bank yet' text", info.LastErr)
+	}
+	if info.Retried != 0 {
+		t.Errorf("retried %d: a miss is not a failure", info.Retried)
+	}
+	if wantAt := time.Now().Add(time.Hour); info.NextProcessAt.Before(wantAt.Add(-time.Minute)) || info.NextProcessAt.After(wantAt.Add(time.Minute)) {
+		t.Errorf("next process at %s, want about an hour from now", info.NextProcessAt)
+	}
+	got := b.get(t, tx.ID)
+	if got.Status != transaction.StatusInProgress || got.Attempts != 1 || !got.LastCheckedAt.Valid || !got.NextCheckAt.Valid {
+		t.Fatalf("status %s attempts %d last %v next %v: want IN_PROGRESS after 1 check with a next one",
+			got.Status, got.Attempts, got.LastCheckedAt, got.NextCheckAt)
+	}
+	if d := got.NextCheckAt.Time.Sub(got.LastCheckedAt.Time); d != time.Hour {
+		t.Errorf("next check %s after the last, want 1h (VERIFY_SCHEDULE)", d)
+	}
+	cs := checks(b.events(t, tx.ID))
+	if len(cs) != 1 {
+		t.Fatalf("%d check events, want 1", len(cs))
+	}
+	if m := meta(t, cs[0]); m["bank_status_code"] != "70001" || m["outcome"] != "not_found" {
+		t.Errorf("check metadata %v: want 70001 not_found", m)
+	}
+	if verify.IsFailure(&verify.WaitError{Delay: time.Hour, Reason: "x"}) {
+		t.Error("IsFailure(WaitError) = true")
+	}
+}
+
+// TestCredentialsRejectedRefreshOnce: VRN01 makes the client fetch one new
+// token and ask again; when the bank rejects that too, the check is a
+// transient failure and the transaction stays IN_PROGRESS until a later check.
+func TestCredentialsRejectedRefreshOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	tx := b.newTx(t, transaction.BankMobileTransfer)
+	b.bank.AddPayment(payment(tx))
+	vrn01 := banksandbox.Reply{HTTPStatus: http.StatusUnauthorized, StatusCode: "VRN01"}
+	b.bank.Script(tail(tx), vrn01, vrn01)
+	b.run(t, tx)
+
+	tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
+	ev := b.events(t, tx.ID)
+	cs := checks(ev)
+	if len(cs) != 2 || tx.Attempts != 2 {
+		t.Fatalf("%d checks, attempts %d: want the rejected one, then the hit", len(cs), tx.Attempts)
+	}
+	if m := meta(t, cs[0]); m["bank_status_code"] != "VRN01" || m["outcome"] != "error" {
+		t.Errorf("first check metadata %v: want VRN01 error", m)
+	}
+	if got := transitions(ev); len(got) != 1 || got[0] != "IN_PROGRESS→COMPLETED" {
+		t.Errorf("transitions %v: want only IN_PROGRESS→COMPLETED", got)
+	}
+	st := b.bank.Stats()
+	if st.TokenRequests != 2 {
+		t.Errorf("token requests %d, want 2: the first token and one refresh", st.TokenRequests)
+	}
+	if n := len(b.arrivals.of(tail(tx))); n != 3 {
+		t.Errorf("the bank saw %d check requests, want 3 (rejected, retried once, hit)", n)
+	}
+}
+
+// TestDeadlinePassedIsUnknown: a payment the bank never shows is UNKNOWN once
+// VERIFY_DEADLINE has passed.
+func TestDeadlinePassedIsUnknown(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{deadline: 1500 * time.Millisecond})
+	tx := b.create(t, transaction.BankMobileTransfer)
+	tx = b.waitStatus(t, tx.ID, transaction.StatusUnknown, 20*time.Second)
+	if tx.StatusReason.String != "not_found_by_deadline" || tx.NextCheckAt.Valid {
+		t.Errorf("reason %v next %v: want not_found_by_deadline and no next check", tx.StatusReason, tx.NextCheckAt)
+	}
+	if tx.Attempts < 2 {
+		t.Errorf("attempts %d: want a check before and one at the deadline", tx.Attempts)
+	}
+	if got := transitions(b.events(t, tx.ID)); len(got) != 1 || got[0] != "IN_PROGRESS→UNKNOWN" {
+		t.Errorf("transitions %v, want IN_PROGRESS→UNKNOWN", got)
+	}
+	eventually(t, 5*time.Second, func() (bool, string) {
+		return b.taskOf(t, tx.ID) == nil, "an UNKNOWN transaction still has a task"
+	})
+}

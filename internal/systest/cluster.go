@@ -210,6 +210,10 @@ func (c *Cluster) Close() {
 
 // Do sends a JSON request to the API with the admin token.
 func (c *Cluster) Do(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	return c.do(ctx, c.token, method, path, body)
+}
+
+func (c *Cluster) do(ctx context.Context, token, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -223,8 +227,8 @@ func (c *Cluster) Do(ctx context.Context, method, path string, body any) (int, [
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -316,4 +320,28 @@ func (c *Cluster) Logs() string {
 		b.Write(data)
 	}
 	return b.String()
+}
+
+// Token is the admin's access token.
+func (c *Cluster) Token() string { return c.token }
+
+// LoginAs returns an access token for another user.
+func (c *Cluster) LoginAs(ctx context.Context, email, password string) (string, error) {
+	code, b, err := c.DoAs(ctx, "", http.MethodPost, "/api/v1/auth/login", map[string]string{"email": email, "password": password})
+	if err != nil || code != http.StatusOK {
+		return "", fmt.Errorf("login %s: %d %s %v", email, code, b, err)
+	}
+	var pair struct {
+		AccessToken string `json:"access_token"`
+	}
+	return pair.AccessToken, json.Unmarshal(b, &pair)
+}
+
+// DoAs sends a request with the given bearer token ("" for none) and optional body.
+func (c *Cluster) DoAs(ctx context.Context, token, method, path string, body ...any) (int, []byte, error) {
+	var b any
+	if len(body) > 0 {
+		b = body[0]
+	}
+	return c.do(ctx, token, method, path, b)
 }

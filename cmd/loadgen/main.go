@@ -1,0 +1,124 @@
+// Command loadgen is `make bench`: it starts the real binaries (API, N workers,
+// the bank sandbox) against a private Postgres cluster and a private Redis, runs
+// five scenarios — each next to a baseline measured in the same run, so ratios
+// hold on a noisy machine — and writes bench/results/<date>/report.md with PNG
+// plots. -quick runs a reduced version in under two minutes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"time"
+
+	"github.com/banesco-verifier/verifier/internal/systest"
+)
+
+type settings struct {
+	quick      bool
+	runs       int           // repetitions; figures are medians
+	duration   time.Duration // per create-throughput point
+	conc       []int
+	drainN     int
+	drainQ     int
+	drainW     []int
+	latencyN   int
+	readRows   int
+	readReqs   int
+	memTasks   int
+	outDir     string
+	binDir     string
+	scratchDir string
+}
+
+func main() {
+	var s settings
+	flag.BoolVar(&s.quick, "quick", false, "reduced sizes, one run: under two minutes")
+	flag.StringVar(&s.outDir, "out", "", "output directory (default bench/results/<date>)")
+	qFlag := flag.Int("q", 200, "BANESCO_MAX_RPS for the drain scenario")
+	flag.Parse()
+	s.drainQ = *qFlag
+	if s.quick {
+		s.runs, s.duration, s.conc = 1, 3*time.Second, []int{1, 16, 64}
+		s.drainN, s.drainW, s.latencyN = 1000, []int{1, 2}, 40
+		s.readRows, s.readReqs, s.memTasks = 100_000, 40, 10_000
+	} else {
+		s.runs, s.duration, s.conc = 3, 10*time.Second, []int{1, 16, 64}
+		s.drainN, s.drainW, s.latencyN = 10_000, []int{1, 2, 4}, 200
+		s.readRows, s.readReqs, s.memTasks = 1_000_000, 200, 100_000
+	}
+	if s.outDir == "" {
+		name := time.Now().UTC().Format("2006-01-02")
+		if s.quick {
+			name += "-quick"
+		}
+		s.outDir = filepath.Join("bench", "results", name)
+	}
+	// Keep connections alive at every concurrency level (the default keeps 2).
+	http.DefaultTransport.(*http.Transport).MaxIdleConnsPerHost = 256
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, s); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, s settings) error {
+	if err := os.MkdirAll(s.outDir, 0o755); err != nil {
+		return err
+	}
+	scratch, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	s.scratchDir = scratch
+	s.binDir = filepath.Join(scratch, "bin")
+	progress("building binaries")
+	if err := systest.Build(s.binDir); err != nil {
+		return err
+	}
+	r := &report{settings: s, started: time.Now()}
+	steps := []struct {
+		name string
+		fn   func(context.Context, settings, *report) error
+	}{
+		{"1 create throughput", benchCreate},
+		{"2 pipeline drain", benchDrain},
+		{"3 latency", benchLatency},
+		{"4 reads at scale", benchReads},
+		{"5 worker memory", benchWorkerMemory},
+	}
+	for _, st := range steps {
+		progress("scenario " + st.name)
+		if err := st.fn(ctx, s, r); err != nil {
+			return fmt.Errorf("scenario %s: %w", st.name, err)
+		}
+	}
+	path, err := r.write()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\nreport: %s\n", path)
+	return nil
+}
+
+// cluster starts the system for one scenario in its own scratch directory.
+func cluster(ctx context.Context, s settings, name string, o systest.Options) (*systest.Cluster, error) {
+	o.Dir = filepath.Join(s.scratchDir, name)
+	o.BinDir = s.binDir
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	o.ExtraEnv = append(o.ExtraEnv, "LOG_LEVEL=warn")
+	c, err := systest.Start(ctx, o)
+	if err != nil && c != nil {
+		c.Close()
+	}
+	return c, err
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/banesco-verifier/verifier/internal/systest"
+	"github.com/banesco-verifier/verifier/internal/transaction"
+)
+
+// readPoint is one query of scenario 4.
+type readPoint struct {
+	Name     string
+	Path     string
+	P50, P99 time.Duration
+	Items    int
+	Total    int
+	Explain  string
+}
+
+var statuses = []string{"COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED", "IN_PROGRESS", "TO_REVIEW", "UNKNOWN", "CANCELED"}
+
+// loadRows COPYs rows transactions: half owned by each of two users, created
+// over the last year, statuses mostly COMPLETED.
+func loadRows(ctx context.Context, c *systest.Cluster, rows int, users []string, prefix string, status string) error {
+	tx, err := c.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("transactions", "transaction_id", "user_id", "status", "bank", "transaction_type",
+		"reference", "amount", "payer_bank_code", "paid_on", "customer_full_name", "customer_phone", "customer_national_id",
+		"request_hash", "next_check_at", "deadline_at", "created_at", "updated_at"))
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	hash := sha256.Sum256([]byte("bench"))
+	types := []string{"TRANSACTION", "TRANSACTION", "TRANSACTION", "COMMISSION", "OTHER"}
+	for i := 0; i < rows; i++ {
+		created := now.Add(-time.Duration(rng.Int64N(int64(365 * 24 * time.Hour))))
+		st := status
+		if st == "" {
+			st = statuses[rng.IntN(len(statuses))]
+		}
+		bank := "MOBILE_TRANSFER"
+		if i%3 == 0 {
+			bank = "BANESCO"
+		}
+		phone := fmt.Sprintf("0414%07d", rng.IntN(200_000))
+		nid := fmt.Sprintf("V%08d", rng.IntN(300_000))
+		if _, err := stmt.ExecContext(ctx, fmt.Sprintf("%s-%07d", prefix, i), users[i%len(users)], st, bank, types[i%len(types)],
+			fmt.Sprintf("%s%012d", strings.Repeat("9", 2), i), "1240.00", "0102", created.Format(time.DateOnly), "Ana Pérez", phone, nid,
+			hash[:], now, now.Add(24*time.Hour), created, created); err != nil {
+			return err
+		}
+		if i%20000 == 0 {
+			bar("COPY transactions", i, rows)
+		}
+	}
+	bar("COPY transactions", rows, rows)
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return err
+	}
+	if err := stmt.Close(); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	_, err = c.DB.ExecContext(ctx, `ANALYZE transactions`)
+	return err
+}
+
+func benchReads(ctx context.Context, s settings, r *report) error {
+	c, err := cluster(ctx, s, "reads", systest.Options{Workers: 0})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// A plain user, to measure the owner-scoped listing.
+	if code, b, err := c.Do(ctx, http.MethodPost, "/api/v1/auth/register", map[string]string{"email": "reader@example.com", "password": "reader-password-1", "full_name": "Reader One"}); err != nil || code != http.StatusCreated {
+		return fmt.Errorf("register: %d %s %v", code, b, err)
+	}
+	var users []string
+	if err := c.DB.SelectContext(ctx, &users, `SELECT id FROM users ORDER BY email`); err != nil {
+		return err
+	}
+	progress(fmt.Sprintf("reads: loading %d transactions with COPY", s.readRows))
+	t0 := time.Now()
+	if err := loadRows(ctx, c, s.readRows, users, "R", ""); err != nil {
+		return err
+	}
+	r.readLoad = time.Since(t0)
+	var sample struct {
+		TransactionID string `db:"transaction_id"`
+		Reference     string `db:"reference"`
+		Phone         string `db:"customer_phone"`
+		NationalID    string `db:"customer_national_id"`
+	}
+	if err := c.DB.GetContext(ctx, &sample, `SELECT transaction_id, reference, customer_phone, customer_national_id FROM transactions ORDER BY created_at DESC OFFSET 1000 LIMIT 1`); err != nil {
+		return err
+	}
+	week := time.Now().In(transaction.Caracas).AddDate(0, 0, -7).Format(time.DateOnly)
+	today := time.Now().In(transaction.Caracas).Format(time.DateOnly)
+	adminToken := c.Token()
+	userToken, err := c.LoginAs(ctx, "reader@example.com", "reader-password-1")
+	if err != nil {
+		return err
+	}
+	queries := []struct {
+		name, path, token string
+		filter             transaction.Filter
+	}{
+		{"admin, no filter", "/api/v1/transactions", adminToken, transaction.Filter{}},
+		{"user-scoped, no filter", "/api/v1/transactions", userToken, transaction.Filter{OwnerID: users[1]}},
+		{"status=TO_REVIEW", "/api/v1/transactions?status=TO_REVIEW", adminToken, transaction.Filter{Status: "TO_REVIEW"}},
+		{"bank=BANESCO", "/api/v1/transactions?bank=BANESCO", adminToken, transaction.Filter{Bank: "BANESCO"}},
+		{"transaction_type=COMMISSION", "/api/v1/transactions?transaction_type=COMMISSION", adminToken, transaction.Filter{TransactionType: "COMMISSION"}},
+		{"reference", "/api/v1/transactions?reference=" + sample.Reference, adminToken, transaction.Filter{Reference: sample.Reference}},
+		{"phone", "/api/v1/transactions?phone=" + sample.Phone, adminToken, transaction.Filter{Phone: sample.Phone}},
+		{"national_id", "/api/v1/transactions?national_id=" + sample.NationalID, adminToken, transaction.Filter{NationalID: sample.NationalID}},
+		{"last 7 days", "/api/v1/transactions?from_date=" + week + "&to_date=" + today, adminToken, transaction.Filter{From: mustDate(week), To: mustDate(today).AddDate(0, 0, 1)}},
+		{"page 50, no filter", "/api/v1/transactions?page=50", adminToken, transaction.Filter{Offset: 980}},
+		{"status lookup", "/api/v1/transactions/" + sample.TransactionID + "/status", adminToken, transaction.Filter{}},
+	}
+	for qi, q := range queries {
+		var lat []time.Duration
+		var items, total int
+		for i := 0; i < s.readReqs*s.runs; i++ {
+			t0 := time.Now()
+			code, b, err := c.DoAs(ctx, q.token, http.MethodGet, q.path)
+			if err != nil || code != http.StatusOK {
+				return fmt.Errorf("%s: %d %s %v", q.name, code, b, err)
+			}
+			lat = append(lat, time.Since(t0))
+			var page struct {
+				Items []json.RawMessage `json:"items"`
+				Total int               `json:"total"`
+			}
+			_ = json.Unmarshal(b, &page)
+			items, total = len(page.Items), page.Total
+			bar(fmt.Sprintf("read %d/%d", qi+1, len(queries)), i+1, s.readReqs*s.runs)
+		}
+		rp := readPoint{Name: q.name, Path: q.path, P50: pct(lat, .5), P99: pct(lat, .99), Items: items, Total: total}
+		if q.name != "status lookup" {
+			f := q.filter
+			if f.Limit == 0 {
+				f.Limit = 20
+			}
+			query, _, args := transaction.ListQuery(f)
+			args = append(args, f.Limit, f.Offset)
+			var plan []string
+			if err := c.DB.SelectContext(ctx, &plan, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) "+query, args...); err != nil {
+				return fmt.Errorf("explain %s: %w", q.name, err)
+			}
+			rp.Explain = strings.Join(plan, "\n")
+		} else {
+			var plan []string
+			if err := c.DB.SelectContext(ctx, &plan, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT * FROM transactions WHERE transaction_id = $1`, sample.TransactionID); err != nil {
+				return err
+			}
+			rp.Explain = strings.Join(plan, "\n")
+		}
+		r.reads = append(r.reads, rp)
+	}
+	return nil
+}
+
+func mustDate(s string) time.Time {
+	d, err := time.ParseInLocation(time.DateOnly, s, transaction.Caracas)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// report collects every scenario's figures and writes report.md.
+type report struct {
+	settings settings
+	started  time.Time
+	create   createResult
+	drain    []drainPoint
+	latency  []latencyPoint
+	reads    []readPoint
+	readLoad time.Duration
+	mem      memResult
+}
+
+func cmdOut(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if _, v, ok := strings.Cut(line, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown"
+}
+
+func (r *report) write() (string, error) {
+	s := r.settings
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# Benchmark report\n\n")
+	w("Generated %s by `make bench%s` in %s. Every figure is the median of %d run(s); each scenario's baseline was measured in the same run.\n\n",
+		time.Now().UTC().Format(time.RFC3339), map[bool]string{true: "-quick", false: ""}[s.quick], time.Since(r.started).Round(time.Second), s.runs)
+	w("## Machine and versions\n\n")
+	w("| | |\n|---|---|\n")
+	w("| CPU | %s × %d cores |\n", cpuModel(), runtime.NumCPU())
+	w("| Memory | %s |\n", strings.Fields(cmdOut("sh", "-c", "grep MemTotal /proc/meminfo"))[1:])
+	w("| Kernel | %s |\n", cmdOut("uname", "-sr"))
+	w("| Go | %s |\n", runtime.Version())
+	w("| PostgreSQL | %s (private cluster, fsync off) |\n", cmdOut("/usr/lib/postgresql/15/bin/postgres", "--version"))
+	w("| Redis | %s (private server, no persistence) |\n", cmdOut("redis-server", "--version"))
+	w("\nSettings: API DATABASE_MAX_CONNS=20, WORKER_CONCURRENCY=50 in the drain, BANESCO_PER_TRANSACTION_PER_MINUTE=2, the bank sandbox on loopback enforcing the same limits as the workers.\n\n")
+
+	w("## Headline\n\n| figure | value |\n|---|---|\n")
+	for i, p := range r.create.API {
+		f := r.create.Floor[i]
+		w("| create throughput c=%d: API / floor | %.0f / %.0f req/s = **%.2f** |\n", p.Conc, p.RPS, f.RPS, p.RPS/f.RPS)
+	}
+	for _, d := range r.drain {
+		w("| drain %d checks, Q=%d, %d worker(s) | %.1f checks/s = **%.0f%% of Q**, violations %d |\n", s.drainN, s.drainQ, d.Workers, d.ChecksPerSec, d.ShareOfQ*100, d.Violations.PerReference+d.Violations.Global+d.Violations.Token)
+	}
+	for _, l := range r.latency {
+		w("| create → COMPLETED, poll %s | p50 %s ms, p99 %s ms |\n", l.Poll, ms(l.FinalP50), ms(l.FinalP99))
+	}
+	w("| API peak RSS under scenario 1 | %.1f MiB (idle %.1f MiB) |\n", float64(maxInt(r.create.APIPeakRSSKB))/1024, float64(r.mem.IdleAPIKB)/1024)
+	w("| worker peak RSS with %d tasks queued | %.1f MiB (idle %.1f MiB) |\n\n", r.mem.Tasks, float64(r.mem.LoadedWorkerKB)/1024, float64(r.mem.IdleWorkerKB)/1024)
+
+	w("## 1. Create throughput\n\nAuthenticated `POST /api/v1/transactions` (admin token, JSON, validation, idempotent insert + creation event in one Postgres transaction, Asynq enqueue) for %s per point, no workers running. The floor is the same `Store.Create` + `Scheduler.Enqueue` in a plain Go loop with the same pool (20) and concurrency — no HTTP, JSON, auth or rate limiting.\n\n", s.duration)
+	w("| concurrency | API req/s | p50 ms | p95 ms | p99 ms | floor req/s | floor p50 ms | floor p99 ms | API/floor | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for i, p := range r.create.API {
+		f := r.create.Floor[i]
+		w("| %d | %.0f | %s | %s | %s | %.0f | %s | %s | %.2f | %d |\n", p.Conc, p.RPS, ms(p.P50), ms(p.P95), ms(p.P99), f.RPS, ms(f.P50), ms(f.P99), p.RPS/f.RPS, p.Errors+f.Errors)
+	}
+	w("\n![create throughput](create.png)\n\n")
+
+	w("## 2. Pipeline drain\n\n%d transactions created with the workers stopped (payments pre-registered in the sandbox), then N worker processes started; wall time until all are COMPLETED. Q = BANESCO_MAX_RPS = %d; the limiter grants Q checks per 1.1 s (a 9%% margin for arrival jitter), so the ceiling is %.0f%% of Q.\n\n", s.drainN, s.drainQ, 100/1.1)
+	w("| workers | wall | checks/s | share of Q | violations per-reference / global / token | max checks in any 1 s at the bank |\n|---|---|---|---|---|---|\n")
+	for _, d := range r.drain {
+		w("| %d | %s | %.1f | %.0f%% | %d / %d / %d | %d |\n", d.Workers, d.Wall.Round(100*time.Millisecond), d.ChecksPerSec, d.ShareOfQ*100, d.Violations.PerReference, d.Violations.Global, d.Violations.Token, d.MaxGlobal1s)
+	}
+	w("\n![drain](drain.png)\n\n")
+
+	w("## 3. Latency\n\n%d transactions created one every 100 ms on idle queues, one worker, payment already at the bank. The floor is asynq's idle poll: a server sleeps WORKER_POLL_INTERVAL/2 + rand(WORKER_POLL_INTERVAL) between looks at empty queues (default 1 s).\n\n", s.latencyN)
+	w("| WORKER_POLL_INTERVAL | create → first bank check p50 / p99 ms | create → COMPLETED p50 / p99 ms |\n|---|---|---|\n")
+	for _, l := range r.latency {
+		w("| %s | %s / %s | %s / %s |\n", l.Poll, ms(l.FirstP50), ms(l.FirstP99), ms(l.FinalP50), ms(l.FinalP99))
+	}
+	w("\n![latency](latency.png)\n\n")
+
+	w("## 4. Reads at scale\n\n%d transactions loaded with COPY in %s (half per user, created over a year), then %d sequential requests per query over HTTP.\n\n", s.readRows, r.readLoad.Round(time.Second), s.readReqs*s.runs)
+	w("| query | p50 ms | p99 ms | items | total |\n|---|---|---|---|---|\n")
+	for _, q := range r.reads {
+		w("| %s | %s | %s | %d | %d |\n", q.Name, ms(q.P50), ms(q.P99), q.Items, q.Total)
+	}
+	w("\n![reads](reads.png)\n\n### Query plans (EXPLAIN ANALYZE of the page query)\n\n")
+	for _, q := range r.reads {
+		w("**%s** — `GET %s`\n\n```\n%s\n```\n\n", q.Name, q.Path, q.Explain)
+	}
+	w("## 5. Memory\n\n| process | baseline (idle) | under load |\n|---|---|---|\n")
+	w("| API (scenario 1, c up to 64) | %.1f MiB | %.1f MiB peak |\n", float64(r.mem.IdleAPIKB)/1024, float64(maxInt(r.create.APIPeakRSSKB))/1024)
+	w("| one worker, %d checks queued | %.1f MiB | %.1f MiB peak |\n", r.mem.Tasks, float64(r.mem.IdleWorkerKB)/1024, float64(r.mem.LoadedWorkerKB)/1024)
+	w("\nPeak RSS is the kernel's VmHWM of the process.\n")
+
+	if err := r.plots(); err != nil {
+		return "", err
+	}
+	path := filepath.Join(s.outDir, "report.md")
+	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func maxInt(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}

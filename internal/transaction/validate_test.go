@@ -170,17 +170,21 @@ func TestValidateNormalises(t *testing.T) {
 			func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "type", n.TransactionType, "COMMISSION") }},
 		{"bank banesco", func(r *transaction.CreateRequest) { r.Bank = "BANESCO" },
 			func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "bank", n.Bank, "BANESCO") }},
-		{"reference 6 and 20 digits", func(r *transaction.CreateRequest) { r.Reference = "123456" },
+		{"reference 6 digits", func(r *transaction.CreateRequest) { r.Reference = "123456" },
 			func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "reference", n.Reference, "123456") }},
 		{"reference 20 digits", func(r *transaction.CreateRequest) { r.Reference = strings.Repeat("9", 20) },
-			func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "reference", n.Reference, strings.Repeat("9", 20)) }},
+			func(t *testing.T, n transaction.NewTransaction) {
+				wantEq(t, "reference", n.Reference, strings.Repeat("9", 20))
+			}},
 		{"transaction_id 100", func(r *transaction.CreateRequest) { r.TransactionID = strings.Repeat("a_-Z9", 20) },
 			func(t *testing.T, n transaction.NewTransaction) {
 				wantEq(t, "transaction_id", n.TransactionID, strings.Repeat("a_-Z9", 20))
 			}},
 		{"name title case with accents, apostrophes, hyphens, extra spaces", func(r *transaction.CreateRequest) {
 			r.Customer.FullName = "  ana   maría o'neil-pérez  "
-		}, func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "full_name", n.FullName, "Ana María O'Neil-Pérez") }},
+		}, func(t *testing.T, n transaction.NewTransaction) {
+			wantEq(t, "full_name", n.FullName, "Ana María O'Neil-Pérez")
+		}},
 		{"name upper case", func(r *transaction.CreateRequest) { r.Customer.FullName = "JOSÉ ÑÁÑEZ" },
 			func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "full_name", n.FullName, "José Ñáñez") }},
 		{"name typographic apostrophe", func(r *transaction.CreateRequest) { r.Customer.FullName = "d’angelo" },
@@ -199,7 +203,9 @@ func TestValidateNormalises(t *testing.T) {
 			func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "phone", n.Phone, "04261234567") }},
 		{"concept 500 accented, trimmed", func(r *transaction.CreateRequest) {
 			r.Customer.Concept = ptr("  " + strings.Repeat("é", 500) + "  ")
-		}, func(t *testing.T, n transaction.NewTransaction) { wantEq(t, "concept", *n.Concept, strings.Repeat("é", 500)) }},
+		}, func(t *testing.T, n transaction.NewTransaction) {
+			wantEq(t, "concept", *n.Concept, strings.Repeat("é", 500))
+		}},
 		{"concept kept literally", func(r *transaction.CreateRequest) {
 			r.Customer.Concept = ptr(`<script>alert(1)</script>' OR 1=1 --`)
 		}, func(t *testing.T, n transaction.NewTransaction) {

@@ -18,11 +18,11 @@ import (
 
 // point is one measured throughput point.
 type point struct {
-	Conc      int
-	RPS       float64
-	P50, P95  time.Duration
-	P99       time.Duration
-	Errors    int64
+	Conc     int
+	RPS      float64
+	P50, P95 time.Duration
+	P99      time.Duration
+	Errors   int64
 }
 
 // createResult holds scenario 1, per concurrency, medians over runs.

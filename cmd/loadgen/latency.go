@@ -13,9 +13,9 @@ import (
 
 // latencyPoint is scenario 3 at one poll interval (medians over runs).
 type latencyPoint struct {
-	Poll                   string
-	FirstP50, FirstP99     time.Duration // create → first bank check recorded
-	FinalP50, FinalP99     time.Duration // create → COMPLETED
+	Poll               string
+	FirstP50, FirstP99 time.Duration // create → first bank check recorded
+	FinalP50, FinalP99 time.Duration // create → COMPLETED
 }
 
 func benchLatency(ctx context.Context, s settings, r *report) error {

@@ -13,10 +13,10 @@ import (
 
 // memResult is scenario 5 (the API half is measured during scenario 1).
 type memResult struct {
-	Tasks           int
-	IdleWorkerKB    int // one worker, empty queues: the baseline
-	LoadedWorkerKB  int // peak RSS (VmHWM) with Tasks queued, while it works through them
-	IdleAPIKB       int
+	Tasks          int
+	IdleWorkerKB   int // one worker, empty queues: the baseline
+	LoadedWorkerKB int // peak RSS (VmHWM) with Tasks queued, while it works through them
+	IdleAPIKB      int
 }
 
 func benchWorkerMemory(ctx context.Context, s settings, r *report) error {

@@ -119,7 +119,7 @@ func benchReads(ctx context.Context, s settings, r *report) error {
 	}
 	queries := []struct {
 		name, path, token string
-		filter             transaction.Filter
+		filter            transaction.Filter
 	}{
 		{"admin, no filter", "/api/v1/transactions", adminToken, transaction.Filter{}},
 		{"user-scoped, no filter", "/api/v1/transactions", userToken, transaction.Filter{OwnerID: users[1]}},

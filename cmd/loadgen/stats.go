@@ -40,7 +40,9 @@ func medianDur(ds []time.Duration) time.Duration {
 	return time.Duration(median(xs))
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64)
+}
 
 // procKB reads a /proc/<pid>/status field in kB (VmRSS, VmHWM).
 func procKB(pid int, field string) int {

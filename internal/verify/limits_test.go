@@ -1,0 +1,173 @@
+package verify_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/redistest"
+	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/verify"
+)
+
+// TestThreeWorkersKeepTheBankLimits runs 20 transactions through 3 worker
+// replicas on one Redis with the real per-transaction limit (2 a minute, so
+// 31 s between two checks of one reference) and a small global limit, against
+// a sandbox that enforces the same limits at arrival. Every payment settles 3 s
+// after its first check, so each needs at least two checks.
+func TestThreeWorkersKeepTheBankLimits(t *testing.T) {
+	t.Parallel()
+	const maxRPS, perMinute, n = 5, 2, 20
+	b := setup(t, options{
+		workers: 3, concurrency: 10, maxRPS: maxRPS, perMinute: perMinute,
+		sandbox: banksandbox.Config{MaxRPS: maxRPS, PerReferencePerMinute: perMinute, Demo: true, SettleAfter: 3 * time.Second},
+	})
+	if got := b.limiter.PerTransactionSpacing(); got != 31*time.Second {
+		t.Fatalf("per-transaction spacing %s, want 31s", got)
+	}
+	start := time.Now()
+	var txs []transaction.Transaction
+	for i := range n {
+		bank := transaction.BankMobileTransfer
+		if i%2 == 1 {
+			bank = transaction.BankBanesco
+		}
+		txs = append(txs, b.create(t, bank))
+	}
+	b.waitAll(t, txs, transaction.StatusCompleted, 110*time.Second)
+	elapsed := time.Since(start)
+
+	st := b.bank.Stats()
+	t.Logf("3 workers, %d transactions in %s: checks=%d violations=%+v max_per_reference_in_60s=%d max_global_in_1s=%d token_requests=%d replies=%v",
+		n, elapsed.Round(time.Millisecond), st.Checks, st.Violations, st.MaxPerReferenceIn60s, st.MaxGlobalIn1s, st.TokenRequests, st.RepliesByCode)
+	if st.Violations != (banksandbox.Violations{}) {
+		t.Errorf("the bank counted violations: %+v", st.Violations)
+	}
+	if st.MaxPerReferenceIn60s > perMinute || st.MaxGlobalIn1s > maxRPS {
+		t.Errorf("max per reference in 60s %d (limit %d), max global in 1s %d (limit %d)",
+			st.MaxPerReferenceIn60s, perMinute, st.MaxGlobalIn1s, maxRPS)
+	}
+	if st.Checks < 2*n {
+		t.Errorf("%d checks for %d transactions: each should need ≥ 2 (the 31 s spacing was not exercised)", st.Checks, n)
+	}
+	for _, tx := range txs {
+		at := b.arrivals.of(tail(tx))
+		for i := 1; i < len(at); i++ {
+			if gap := at[i].Sub(at[i-1]); gap < 30*time.Second {
+				t.Errorf("%s: two checks %s apart", tx.TransactionID, gap)
+			}
+		}
+		if got := transitions(b.events(t, tx.ID)); len(got) != 1 {
+			t.Errorf("%s: transitions %v, want one", tx.TransactionID, got)
+		}
+	}
+}
+
+// TestOneTokenForManyChecks: 50 transactions checked at once by a worker share
+// one token; when the bank expires it, they share exactly one replacement.
+func TestOneTokenForManyChecks(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	b := setup(t, options{concurrency: n})
+	var txs []transaction.Transaction
+	for i := range n {
+		bank := transaction.BankMobileTransfer
+		if i%2 == 1 {
+			bank = transaction.BankBanesco
+		}
+		txs = append(txs, b.create(t, bank))
+	}
+	eventually(t, 20*time.Second, func() (bool, string) {
+		st := b.bank.Stats()
+		return st.Checks >= n, fmt.Sprintf("%d checks", st.Checks)
+	})
+	if st := b.bank.Stats(); st.TokenRequests != 1 {
+		t.Fatalf("%d token requests for %d concurrent checks, want 1", st.TokenRequests, n)
+	}
+
+	b.bank.ExpireTokens()
+	for _, tx := range txs {
+		b.bank.AddPayment(payment(tx))
+	}
+	b.waitAll(t, txs, transaction.StatusCompleted, 30*time.Second)
+	st := b.bank.Stats()
+	t.Logf("token requests %d, unauthorized checks %d, checks %d", st.TokenRequests, st.UnauthorizedChecks, st.Checks)
+	if st.TokenRequests != 2 {
+		t.Errorf("%d token requests, want 2: one more after the bank expired the token", st.TokenRequests)
+	}
+	if st.UnauthorizedChecks == 0 {
+		t.Error("no check was refused with the expired token: the test did not exercise the refresh")
+	}
+	if st.Violations.Token != 0 {
+		t.Errorf("token violations %d", st.Violations.Token)
+	}
+}
+
+// TestLimiterPerTransaction: with the real limit (2 a minute) one reference
+// gets one grant, then a wait of about 31 s.
+func TestLimiterPerTransaction(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	var denied []string
+	l := verify.NewLimiter(rdb, 100, 2, func(limit string) { denied = append(denied, limit) })
+	if got := verify.Spacing(2); got != 31*time.Second {
+		t.Errorf("Spacing(2) = %s, want 31s", got)
+	}
+	if got := l.PerTransactionSpacing(); got != 31*time.Second {
+		t.Errorf("PerTransactionSpacing = %s, want 31s", got)
+	}
+	ctx := context.Background()
+	wait, limit, err := l.Acquire(ctx, "m:123456")
+	if err != nil || wait != 0 {
+		t.Fatalf("first Acquire = %s %q %v, want a grant", wait, limit, err)
+	}
+	wait, limit, err = l.Acquire(ctx, "m:123456")
+	if err != nil || limit != verify.LimitPerTransaction || wait < 30*time.Second || wait > 31*time.Second {
+		t.Fatalf("second Acquire = %s %q %v, want a wait of ≈31s on %s", wait, limit, err, verify.LimitPerTransaction)
+	}
+	if wait, _, err := l.Acquire(ctx, "m:654321"); err != nil || wait != 0 {
+		t.Errorf("another reference: wait %s err %v, want a grant", wait, err)
+	}
+	perTx := 0
+	for _, d := range denied {
+		if d == verify.LimitPerTransaction {
+			perTx++
+		}
+	}
+	if perTx != 1 {
+		t.Errorf("onDenied calls %v, want one %s", denied, verify.LimitPerTransaction)
+	}
+}
+
+// TestLimiterGlobal: N checks per 1.1 s in total, whatever the references; short
+// waits are slept inside Acquire, so every call is granted, spaced out.
+func TestLimiterGlobal(t *testing.T) {
+	t.Parallel()
+	const rps = 5
+	rdb := redistest.Start(t).Client()
+	l := verify.NewLimiter(rdb, rps, 600, nil)
+	ctx := context.Background()
+	start := time.Now()
+	var grants []time.Duration
+	for i := range 3 * rps {
+		wait, limit, err := l.Acquire(ctx, fmt.Sprintf("t:%d", i))
+		if err != nil || wait != 0 {
+			t.Fatalf("Acquire %d = %s %q %v, want a grant after an in-process wait", i, wait, limit, err)
+		}
+		grants = append(grants, time.Since(start))
+	}
+	sort.Slice(grants, func(i, j int) bool { return grants[i] < grants[j] })
+	// The bank's window: never more than rps grants in any second.
+	for i := rps; i < len(grants); i++ {
+		if d := grants[i] - grants[i-rps]; d < time.Second {
+			t.Errorf("grants %d and %d are %s apart: %d grants within a second", i-rps, i, d, rps+1)
+		}
+	}
+	// And not much slower than rps per 1.1 s: 15 grants need ≈ 14 × 220 ms.
+	if total := grants[len(grants)-1]; total < 2900*time.Millisecond || total > 4*time.Second {
+		t.Errorf("%d grants took %s, want ≈ %s", len(grants), total, 14*1100*time.Millisecond/rps)
+	}
+}

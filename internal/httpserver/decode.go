@@ -15,10 +15,11 @@ import (
 // malformed_json, an unknown field is 422 validation_failed naming it, a wrong
 // type is 422 naming the field. It never reads more than the app's body limit.
 func DecodeJSON(c *fiber.Ctx, dst any) error {
-	return decodeBytes(c.Body(), dst)
+	return Decode(c.Body(), dst)
 }
 
-func decodeBytes(body []byte, dst any) error {
+// Decode is DecodeJSON over raw bytes (the same rules; used by fuzz tests).
+func Decode(body []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

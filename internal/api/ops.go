@@ -136,8 +136,9 @@ func basicCredentials(header string) (email, password string, ok bool) {
 
 var (
 	// externalLink matches the <link> tags of Asynqmon's index.html that load
-	// Google Fonts; the UI works without them (system fonts, SVG icons).
-	externalLink = regexp.MustCompile(`<link[^>]+href="https?://[^"]*"[^>]*>`)
+	// Google Fonts (the UI works without them: system fonts, SVG icons) and its
+	// PWA manifest (browsers fetch it without credentials: a 401 in the console).
+	externalLink = regexp.MustCompile(`<link[^>]+(href="https?://[^"]*"|rel="manifest")[^>]*>`)
 	inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
 )
 

@@ -44,8 +44,21 @@ func NewHTTP(reg prometheus.Registerer) *HTTP {
 
 // Observe records one finished request (httpserver.Options.Observe).
 func (m *HTTP) Observe(method, route string, status int, elapsed time.Duration) {
+	method = methodLabel(method)
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+}
+
+// methodLabel maps a method to one of a fixed set of constants. Fiber's
+// c.Method() points into a buffer it reuses for the next request, so the label
+// must never keep that string; the fixed set also bounds the cardinality.
+func methodLabel(m string) string {
+	for _, known := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		if m == known {
+			return known
+		}
+	}
+	return "OTHER"
 }
 
 // InFlight moves the in-flight gauge (httpserver.Options.InFlight).

@@ -1011,7 +1011,10 @@ func TestTransactionDelete(t *testing.T) {
 		AND actor_type = 'USER' AND actor_id = $2`, v.ID, a.id); n != 1 {
 		t.Errorf("%d deletion events, want 1", n)
 	}
-	// The transaction_id stays taken for another body.
+	// The transaction_id stays taken, for the same body (a replay would show a
+	// transaction every other route calls not found) and for another body.
+	e.do(t, http.MethodPost, "/api/v1/transactions", a.token, body).
+		wantErr(t, http.StatusConflict, "transaction_id_conflict", "transaction_id")
 	e.do(t, http.MethodPost, "/api/v1/transactions", a.token, with(body, "amount", "99.99")).
 		wantErr(t, http.StatusConflict, "transaction_id_conflict", "transaction_id")
 	e.do(t, http.MethodPost, "/api/v1/transactions", a.token, with(body, "reference", "999999999")).

@@ -99,7 +99,9 @@ func (s *Store) Create(ctx context.Context, userID string, n NewTransaction, dea
 		if getErr != nil {
 			return Transaction{}, false, getErr
 		}
-		if existing.UserID == userID && bytes.Equal(existing.RequestHash, n.Hash) {
+		// A deleted transaction is gone from every read, replays included; its
+		// transaction_id stays taken.
+		if existing.UserID == userID && bytes.Equal(existing.RequestHash, n.Hash) && !existing.DeletedAt.Valid {
 			return existing, true, nil
 		}
 		return Transaction{}, false, ErrIDConflict

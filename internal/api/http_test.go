@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -178,6 +179,18 @@ func TestAPIRateLimit(t *testing.T) {
 	}
 	// Health checks are not limited: the orchestrator must always get through.
 	wantStatus(t, b.get(t, "/health/live", ""), http.StatusOK)
-	// Another user has a budget of its own.
-	wantStatus(t, b.get(t, "/api/v1/auth/me", b.newUser(t, nil).tokens.AccessToken), http.StatusOK)
+	// Another user has a budget of its own (made through the service: the
+	// anonymous routes share this IP's exhausted budget).
+	ctx := context.Background()
+	if _, err := b.svc.Register(ctx, "other@example.test", "other-password-1", "Other User"); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	other, err := b.svc.Login(ctx, "127.0.0.1", "other@example.test", "other-password-1")
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	wantStatus(t, b.get(t, "/api/v1/auth/me", other.AccessToken), http.StatusOK)
+	// And anonymous routes are limited per IP.
+	wantError(t, b.post(t, "/api/v1/auth/login", "", map[string]string{"email": adminEmail, "password": adminPassword}),
+		http.StatusTooManyRequests, "rate_limited")
 }

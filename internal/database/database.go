@@ -20,8 +20,10 @@ import (
 )
 
 // Open connects to Postgres with a bounded pool and checks the connection.
+// Sessions use the UTC time zone, so timestamps read back are in UTC whatever the
+// server's setting (shared/api.md: times in UTC).
 func Open(ctx context.Context, dsn string, maxConns int) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", dsn)
+	db, err := sqlx.Open("postgres", withUTC(dsn))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
@@ -36,6 +38,22 @@ func Open(ctx context.Context, dsn string, maxConns int) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("ping postgres: %w", err)
 	}
 	return db, nil
+}
+
+// withUTC adds timezone=UTC (a lib/pq run-time parameter) to a postgres:// URL
+// that does not choose a time zone itself.
+func withUTC(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return dsn
+	}
+	q := u.Query()
+	if q.Get("timezone") != "" || q.Get("TimeZone") != "" {
+		return dsn
+	}
+	q.Set("timezone", "UTC")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // EnsureExists creates the database named in dsn when it is missing, connecting to

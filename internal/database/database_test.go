@@ -237,3 +237,26 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Errorf("error %q does not name the operation", err)
 	}
 }
+
+func TestOpenReadsTimesInUTC(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	// A server or database configured for local time must not leak its offset
+	// into the API's timestamps (shared/api.md: times in UTC).
+	tmp := pgtest.New(t)
+	if _, err := tmp.ExecContext(ctx, "ALTER DATABASE "+pq.QuoteIdentifier(tmp.Name)+" SET timezone TO 'America/Caracas'"); err != nil {
+		t.Fatalf("set timezone: %v", err)
+	}
+	db, err := database.Open(ctx, tmp.URL, 1)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	var now time.Time
+	if err := db.GetContext(ctx, &now, `SELECT now()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, offset := now.Zone(); offset != 0 {
+		t.Errorf("timestamptz read with offset %ds (%v), want UTC", offset, now)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/banesco-verifier/verifier/internal/health"
@@ -52,9 +53,12 @@ func get(t *testing.T, url string) (int, http.Header, map[string]string) {
 // closedPool is a pool whose Close was called: every query fails at once.
 func closedPool(t *testing.T) *sqlx.DB {
 	t.Helper()
-	db := pgtest.New(t)
+	db, err := sqlx.Open("postgres", pgtest.URLFor("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
-	return db.DB
+	return db
 }
 
 func TestReady(t *testing.T) {

@@ -37,11 +37,13 @@ func IsOutage(err error) bool {
 	case errors.As(err, &pqErr):
 		class := string(pqErr.Code.Class())
 		// 08 connection exception, 57 operator intervention (shutdown, restart),
-		// 53 insufficient resources (too many connections).
-		return class == "08" || class == "57" || class == "53"
+		// 53 insufficient resources (too many connections), 3D the database is gone.
+		return class == "08" || class == "57" || class == "53" || class == "3D"
 	}
 	// lib/pq reports a dropped server as a plain error string.
 	msg := err.Error()
+	// database/sql reports a closed pool (shutting down) as "sql: database is closed".
 	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "bad connection") ||
+		strings.Contains(msg, "sql: database is closed") ||
 		strings.Contains(msg, "LOADING Redis") || strings.Contains(msg, "the database system is")
 }

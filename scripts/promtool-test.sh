@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs `promtool test rules` on the alert rules when they exist.
+# Checks the Prometheus config and alert rules and runs their unit tests
+# (`promtool test rules`) when they exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
@@ -9,5 +10,6 @@ if ! command -v promtool >/dev/null 2>&1; then
   echo "promtool missing: apt-get install -y prometheus" >&2
   exit 1
 fi
+promtool check config monitoring/prometheus/prometheus.yml
 promtool check rules monitoring/prometheus/rules/*.yml
 promtool test rules "${tests[@]}"

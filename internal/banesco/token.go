@@ -23,11 +23,34 @@ const tokenEarlyExpiry = 30 * time.Second
 type tokenCache struct {
 	fetch oauth2.TokenSource // one bank request per call, counted in metrics
 
-	mu      sync.Mutex
-	src     oauth2.TokenSource // ReuseTokenSourceWithExpiry over a recorder
-	gen     uint64             // bumped on every invalidation
-	current string             // access token the current src fetched last
+	mu        sync.Mutex
+	src       oauth2.TokenSource // ReuseTokenSourceWithExpiry over a recorder
+	gen       uint64             // bumped on every invalidation
+	current   string             // access token the current src fetched last
+	fetchedAt time.Time          // when current was fetched
+
+	// Back-off: after a failed token request, or after the bank rejected two
+	// fresh tokens in a row, no token request goes out until retryAt; callers
+	// get lastErr at once. Without it every check would hit the token endpoint
+	// while it refuses us, and the bank's 10-per-minute token budget would
+	// turn one refusal into a storm.
+	failures     int
+	quickRejects int
+	retryAt      time.Time
+	lastErr      error
+	now          func() time.Time
 }
+
+// tokenBackoff is the wait after the n-th consecutive failure: 1 s doubling to
+// a minute, never shorter than the bank's own Retry-After.
+func tokenBackoff(n int, retryAfter time.Duration) time.Duration {
+	d := time.Second << min(max(n-1, 0), 6)
+	return max(min(d, time.Minute), retryAfter)
+}
+
+// quickReject is how young a token must be, when the bank rejects it, for the
+// rejection to count toward the back-off.
+const quickReject = 10 * time.Second
 
 // newTokenCache builds the grant's token source. The context carries the
 // bounded HTTP client so token calls time out like checks do.
@@ -66,7 +89,7 @@ func newTokenCache(cfg Config, hc *http.Client, m *Metrics) *tokenCache {
 		fetch = func() (*oauth2.Token, error) { return cc.Token(ctx) }
 	}
 	secret := cfg.ClientSecret
-	c := &tokenCache{fetch: tokenSourceFunc(func() (*oauth2.Token, error) {
+	c := &tokenCache{now: time.Now, fetch: tokenSourceFunc(func() (*oauth2.Token, error) {
 		tok, err := fetch()
 		m.observeToken(err)
 		if err != nil {
@@ -83,15 +106,27 @@ func newTokenCache(cfg Config, hc *http.Client, m *Metrics) *tokenCache {
 func (c *tokenCache) newSource() oauth2.TokenSource {
 	gen := c.gen
 	rec := tokenSourceFunc(func() (*oauth2.Token, error) {
-		tok, err := c.fetch.Token()
-		if err != nil {
-			return nil, err
-		}
 		c.mu.Lock()
-		if c.gen == gen {
-			c.current = tok.AccessToken
+		if now := c.now(); now.Before(c.retryAt) {
+			err := c.lastErr
+			wait := c.retryAt.Sub(now)
+			c.mu.Unlock()
+			return nil, coolingDown(err, wait)
 		}
 		c.mu.Unlock()
+		tok, err := c.fetch.Token()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil {
+			c.failures++
+			ra, _ := RetryAfter(err)
+			c.retryAt, c.lastErr = c.now().Add(tokenBackoff(c.failures, ra)), err
+			return nil, err
+		}
+		c.failures = 0
+		if c.gen == gen {
+			c.current, c.fetchedAt = tok.AccessToken, c.now()
+		}
 		return tok, nil
 	})
 	return oauth2.ReuseTokenSourceWithExpiry(nil, rec, tokenEarlyExpiry)
@@ -114,9 +149,34 @@ func (c *tokenCache) invalidate(failed *oauth2.Token) {
 	if failed == nil || failed.AccessToken != c.current {
 		return
 	}
+	if c.now().Sub(c.fetchedAt) < quickReject {
+		c.quickRejects++
+		// The first quick rejection is the ordinary "token expired early"; a
+		// second in a row means the bank refuses what it just issued.
+		if c.quickRejects >= 2 {
+			c.retryAt = c.now().Add(tokenBackoff(c.quickRejects-1, 0))
+			c.lastErr = &Error{Kind: KindAuth, HTTPStatus: http.StatusUnauthorized, Err: errors.New("the bank rejects freshly issued tokens")}
+		}
+	} else {
+		c.quickRejects = 0
+	}
 	c.gen++
 	c.current = ""
 	c.src = c.newSource()
+}
+
+// coolingDown is the error callers get while token requests back off: the
+// last failure, with the time left to wait when it was a rate limit.
+func coolingDown(err error, wait time.Duration) error {
+	var e *Error
+	if errors.As(err, &e) {
+		cp := *e
+		if cp.Kind == KindRateLimited {
+			cp.RetryAfter = max(wait, time.Second)
+		}
+		return &cp
+	}
+	return err
 }
 
 type tokenSourceFunc func() (*oauth2.Token, error)

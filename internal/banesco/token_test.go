@@ -312,3 +312,55 @@ func runConcurrently(t *testing.T, n int, f func() error) {
 		}
 	}
 }
+
+// TestTokenFailuresBackOff: while the token endpoint refuses us, checks fail at
+// once without asking it again, so one refusal never becomes a storm against
+// the bank's 10-per-minute token budget; after the back-off one request goes out.
+func TestTokenFailuresBackOff(t *testing.T) {
+	t.Parallel()
+	bank := newFakeBank(t)
+	bank.token = func(int64) reply {
+		return reply{status: 401, body: `{"error":"invalid_client"}`}
+	}
+	c := newTestClient(t, bank.config())
+	now := time.Now()
+	c.tokens.now = func() time.Time { return now }
+	for i := 0; i < 20; i++ {
+		_, err := c.Verify(ctxT(t), mobileQuery())
+		wantKind(t, err, KindAuth)
+	}
+	if n := bank.tokenCalls.Load(); n != 1 {
+		t.Fatalf("token requests during the back-off = %d, want 1", n)
+	}
+	now = now.Add(1100 * time.Millisecond) // past the first back-off (1 s)
+	if _, err := c.Verify(ctxT(t), mobileQuery()); err == nil {
+		t.Fatal("Verify succeeded against a refusing token endpoint")
+	}
+	if n := bank.tokenCalls.Load(); n != 2 {
+		t.Fatalf("token requests after the back-off = %d, want 2", n)
+	}
+	// The second failure doubles the wait: 1.5 s later still nothing goes out.
+	now = now.Add(1500 * time.Millisecond)
+	c.Verify(ctxT(t), mobileQuery())
+	if n := bank.tokenCalls.Load(); n != 2 {
+		t.Fatalf("token requests inside the doubled back-off = %d, want 2", n)
+	}
+}
+
+// TestFreshTokensRejectedBackOff: a bank that rejects every token it just
+// issued gets one immediate refresh (an early-expired token is normal), then
+// token requests back off instead of one per check.
+func TestFreshTokensRejectedBackOff(t *testing.T) {
+	t.Parallel()
+	bank := newFakeBank(t)
+	bank.check = func(int64, capturedCheck) reply { return reply{status: 401} }
+	c := newTestClient(t, bank.config())
+	for i := 0; i < 10; i++ {
+		if _, err := c.Verify(ctxT(t), mobileQuery()); err == nil {
+			t.Fatal("Verify succeeded while the bank rejects every token")
+		}
+	}
+	if n := bank.tokenCalls.Load(); n > 3 {
+		t.Fatalf("token requests = %d for 10 checks against a bank rejecting fresh tokens, want ≤ 3", n)
+	}
+}

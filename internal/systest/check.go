@@ -18,8 +18,10 @@ import (
 
 // CreateAll creates the bodies through the API with `workers` concurrent
 // clients, retrying 429/5xx and connection errors (the API answers 503 while
-// Postgres or Redis is down) until ctx ends. It returns how many 503s it saw.
-func (c *Cluster) CreateAll(ctx context.Context, bodies []map[string]any, workers int) (unavailable int64, err error) {
+// Postgres or Redis is down) until ctx ends. Each client waits `pace` between
+// creates (0: as fast as possible), so a fault can land in the middle of the
+// load. It returns how many 503s it saw.
+func (c *Cluster) CreateAll(ctx context.Context, bodies []map[string]any, workers int, pace ...time.Duration) (unavailable int64, err error) {
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -32,6 +34,9 @@ func (c *Cluster) CreateAll(ctx context.Context, bodies []map[string]any, worker
 				i := int(next.Add(1)) - 1
 				if i >= len(bodies) {
 					return
+				}
+				if len(pace) > 0 && pace[0] > 0 {
+					time.Sleep(pace[0])
 				}
 				for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 2*time.Second) {
 					code, b, err := c.Do(ctx, http.MethodPost, "/api/v1/transactions", bodies[i])

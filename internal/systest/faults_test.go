@@ -200,13 +200,13 @@ func TestFaultBankChaos(t *testing.T) {
 			"SANDBOX_FAULT_RATE_LIMITED=0.1", "SANDBOX_FAULT_RETRY_AFTER=2s",
 			"SANDBOX_FAULT_SERVER_ERROR=0.1", "SANDBOX_FAULT_MAINTENANCE=0.05",
 			"SANDBOX_FAULT_SLOW=0.05", "SANDBOX_FAULT_SLOW_DELAY=7s", // past BANESCO_TIMEOUT=5s
-			"SANDBOX_FAULT_MALFORMED=0.05", "SANDBOX_FAULT_TOKEN_TTL=20s", // tokens die long before expires_in (300 s) says
+			"SANDBOX_FAULT_MALFORMED=0.05", "SANDBOX_FAULT_TOKEN_TTL=40s", // tokens die long before expires_in (300 s) says
 		}},
 		inject: func(t *testing.T, ctx context.Context, c *Cluster) {},
 		wait:   8 * time.Minute,
 	})
 	if r.Sandbox.TokenRequests < 2 {
-		t.Errorf("tokens expiring after 20s should have caused refreshes, saw %d token requests", r.Sandbox.TokenRequests)
+		t.Errorf("tokens expiring after 40s should have caused refreshes, saw %d token requests", r.Sandbox.TokenRequests)
 	}
 }
 

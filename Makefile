@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: test-faults run test test-short migrate migrate-down build lint vet fmt-check bench bench-quick test-faults clean services
+.PHONY: run test test-short migrate migrate-down build lint vet fmt-check bench bench-quick test-faults clean services
 
 run: ## the whole system in the foreground: sandbox, API (migrates), worker
 	@scripts/run.sh

@@ -142,6 +142,10 @@ func (h *Handler) Verify(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := h.store.SetNextCheck(c.UserContext(), t.ID, at); err != nil {
+		// The check is queued; only the next_check_at clients read is stale.
+		h.log.Warn().Err(err).Str("transaction", t.ID).Msg("record the moved check")
+	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"next_check_at": at.UTC()})
 }
 

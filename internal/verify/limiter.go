@@ -26,7 +26,7 @@ const (
 // the limit despite that jitter (shared/bank-api.md §3).
 const (
 	perTransactionMargin = time.Second             // per-reference spacing: 60s/N + 1s
-	globalWindow         = 1100 * time.Millisecond // N grants per 1.1s tolerates 100ms of jitter
+	globalWindow         = 1250 * time.Millisecond // N grants per 1.25s tolerates 250ms of jitter (a new TLS connection, a GC pause)
 	maxInProcessWait     = 2 * time.Second         // short global waits are slept, not requeued
 )
 

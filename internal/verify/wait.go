@@ -28,13 +28,26 @@ func IsFailure(err error) bool {
 	return !errors.As(err, &w)
 }
 
-// RetryDelay is asynq.Config.RetryDelayFunc: a wait lasts exactly what it names;
+// RetryDelay is asynq.Config.RetryDelayFunc: a wait lasts at least what it names
+// (rounded up to asynq's whole seconds, see notBefore);
 // real failures (Postgres down…) back off exponentially up to 10 minutes.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	var w *WaitError
 	if errors.As(err, &w) {
-		return max(w.Delay, 0)
+		return notBefore(time.Now(), max(w.Delay, 0))
 	}
 	d := time.Duration(math.Min(float64(time.Second)*math.Pow(2, float64(n)), float64(10*time.Minute)))
 	return d
+}
+
+// notBefore returns a delay of at least d that ends on a whole second. Asynq
+// stores the retry time in whole seconds, rounded down, and moves the task as
+// soon as that second starts: a plain delay could bring the task back up to 1 s
+// early — before the bank's Retry-After has passed.
+func notBefore(now time.Time, d time.Duration) time.Duration {
+	at := now.Add(d)
+	if frac := at.Sub(at.Truncate(time.Second)); frac > 0 {
+		at = at.Add(time.Second - frac)
+	}
+	return at.Sub(now)
 }

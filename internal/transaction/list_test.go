@@ -62,11 +62,23 @@ func TestListQueryPlans(t *testing.T) {
 		SELECT 'u' || g || '@example.test', 'x', 'User ' || g FROM generate_series(1, 50) g`); err != nil {
 		t.Fatalf("users: %v", err)
 	}
-	// Unlogged tables skip the WAL, which is most of the load's time; the planner
-	// costs them exactly like logged ones.
+	// Unlogged tables skip the WAL, and building each index once after the load
+	// is much cheaper than maintaining seven of them row by row; the planner
+	// costs the result exactly like the migrated table (same index definitions).
 	if _, err := db.ExecContext(ctx, `ALTER TABLE transaction_events SET UNLOGGED;
 		ALTER TABLE transactions SET UNLOGGED`); err != nil {
 		t.Fatalf("unlogged: %v", err)
+	}
+	var indexDefs []string
+	if err := db.SelectContext(ctx, &indexDefs, `SELECT indexdef FROM pg_indexes
+		WHERE schemaname = 'public' AND tablename = 'transactions' AND indexname <> 'transactions_pkey'`); err != nil || len(indexDefs) < 6 {
+		t.Fatalf("index definitions: %v %v", indexDefs, err)
+	}
+	if _, err := db.ExecContext(ctx, `DO $$ DECLARE r record; BEGIN
+		FOR r IN SELECT indexname FROM pg_indexes
+			WHERE schemaname = 'public' AND tablename = 'transactions' AND indexname <> 'transactions_pkey'
+		LOOP EXECUTE 'DROP INDEX ' || quote_ident(r.indexname); END LOOP; END $$`); err != nil {
+		t.Fatalf("drop indexes: %v", err)
 	}
 	if _, err := db.ExecContext(ctx, `WITH u AS (SELECT array_agg(id ORDER BY email) AS ids FROM users)
 		INSERT INTO transactions (transaction_id, user_id, status, bank, transaction_type, reference, amount,
@@ -85,6 +97,12 @@ func TestListQueryPlans(t *testing.T) {
 		FROM generate_series(1, $1) i, u`, planRows); err != nil {
 		t.Fatalf("load: %v", err)
 	}
+	loaded := time.Now()
+	for _, def := range indexDefs {
+		if _, err := db.ExecContext(ctx, def); err != nil {
+			t.Fatalf("%s: %v", def, err)
+		}
+	}
 	if _, err := db.ExecContext(ctx, `ANALYZE transactions`); err != nil {
 		t.Fatalf("analyze: %v", err)
 	}
@@ -92,7 +110,8 @@ func TestListQueryPlans(t *testing.T) {
 	if err := db.GetContext(ctx, &someUser, `SELECT id FROM users ORDER BY email LIMIT 1`); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("loaded %d rows in %v", planRows, time.Since(start).Round(time.Millisecond))
+	t.Logf("loaded %d rows in %v (indexes and statistics: %v)", planRows,
+		time.Since(start).Round(time.Millisecond), time.Since(loaded).Round(time.Millisecond))
 
 	day := func(s string) time.Time {
 		d, err := time.ParseInLocation(time.DateOnly, s, transaction.Caracas)

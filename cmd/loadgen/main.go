@@ -43,9 +43,9 @@ func main() {
 	flag.Parse()
 	s.drainQ = *qFlag
 	if s.quick {
-		s.runs, s.duration, s.conc = 1, 3*time.Second, []int{1, 16, 64}
-		s.drainN, s.drainW, s.latencyN = 1000, []int{1, 2}, 40
-		s.readRows, s.readReqs, s.memTasks = 100_000, 40, 10_000
+		s.runs, s.duration, s.conc = 1, 2*time.Second, []int{1, 16, 64}
+		s.drainN, s.drainW, s.latencyN = 600, []int{1, 2}, 20
+		s.readRows, s.readReqs, s.memTasks = 50_000, 20, 5_000
 	} else {
 		s.runs, s.duration, s.conc = 3, 10*time.Second, []int{1, 16, 64}
 		s.drainN, s.drainW, s.latencyN = 10_000, []int{1, 2, 4}, 200

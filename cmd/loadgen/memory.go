@@ -69,7 +69,7 @@ func benchWorkerMemory(ctx context.Context, s settings, r *report) error {
 	stop := make(chan struct{})
 	d := 30 * time.Second
 	if s.quick {
-		d = 10 * time.Second
+		d = 5 * time.Second
 	}
 	go timeBar("worker with a deep queue", d, stop)
 	time.Sleep(d)

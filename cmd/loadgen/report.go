@@ -52,7 +52,7 @@ func (r *report) write() (string, error) {
 	w("## Machine and versions\n\n")
 	w("| | |\n|---|---|\n")
 	w("| CPU | %s × %d cores |\n", cpuModel(), runtime.NumCPU())
-	w("| Memory | %s |\n", strings.Fields(cmdOut("sh", "-c", "grep MemTotal /proc/meminfo"))[1:])
+	w("| Memory | %s |\n", strings.Join(strings.Fields(cmdOut("sh", "-c", "grep MemTotal /proc/meminfo"))[1:], " "))
 	w("| Kernel | %s |\n", cmdOut("uname", "-sr"))
 	w("| Go | %s |\n", runtime.Version())
 	w("| PostgreSQL | %s (private cluster, fsync off) |\n", cmdOut("/usr/lib/postgresql/15/bin/postgres", "--version"))

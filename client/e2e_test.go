@@ -302,7 +302,7 @@ func TestWaitFinal(t *testing.T) {
 	if _, err := c.CreateTransaction(ctx, order("ORD-3002", "000555444333")); err != nil {
 		t.Fatalf("CreateTransaction: %v", err)
 	}
-	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	st, err = c.WaitFinal(short, "ORD-3002")
 	if !errors.Is(err, context.DeadlineExceeded) || st.Status != client.StatusInProgress {

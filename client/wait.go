@@ -14,14 +14,16 @@ import (
 // other than retried 429/503 end it at once.
 func (c *Client) WaitFinal(ctx context.Context, transactionID string) (Status, error) {
 	wait := c.pollMin
+	var last Status
 	for {
 		st, err := c.Status(ctx, transactionID)
 		if err != nil {
 			if ctx.Err() != nil {
-				return st, fmt.Errorf("client: wait for %s: %w", transactionID, ctx.Err())
+				return last, fmt.Errorf("client: wait for %s: last status %q: %w", transactionID, last.Status, ctx.Err())
 			}
-			return st, err
+			return last, err
 		}
+		last = st
 		if !st.Status.Checking() {
 			return st, nil
 		}

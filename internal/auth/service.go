@@ -15,6 +15,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// redisTimeout bounds the Redis reads on every authenticated request.
+const redisTimeout = 500 * time.Millisecond
+
 // Options configure a Service.
 type Options struct {
 	JWTSecret          string
@@ -86,7 +89,9 @@ func loginKey(ip, email string) string {
 // Login checks credentials under the per IP+email failure limit.
 func (s *Service) Login(ctx context.Context, ip, email, password string) (TokenPair, error) {
 	key := loginKey(ip, email)
-	failures, err := s.rdb.Get(ctx, key).Int()
+	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	failures, err := s.rdb.Get(rctx, key).Int()
+	cancel()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return TokenPair{}, fmt.Errorf("read login failures: %w", err)
 	}
@@ -174,7 +179,11 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := s.rdb.Exists(ctx, revokedKey(claims.ID)).Result()
+	// A short bound: with Redis down the caller gets its 503 at once instead
+	// of after the client's dial retries.
+	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	revoked, err := s.rdb.Exists(rctx, revokedKey(claims.ID)).Result()
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("check token revocation: %w", err)
 	}

@@ -23,7 +23,7 @@ func Decode(body []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return classifyDecodeError(err)
+		return withPath(classifyDecodeError(err), body)
 	}
 	if dec.More() {
 		return NewError(fiber.StatusBadRequest, "malformed_json", "the body must be a single JSON object")
@@ -53,6 +53,45 @@ func classifyDecodeError(err error) error {
 		return Validation(map[string]string{field: "unknown field"})
 	}
 	return NewError(fiber.StatusBadRequest, "malformed_json", fmt.Sprintf("the body is not valid JSON: %v", err))
+}
+
+// withPath names an unknown field by its dotted path ("customer.email"):
+// encoding/json reports only the key.
+func withPath(err error, body []byte) error {
+	var e *Error
+	if !errors.As(err, &e) || len(e.Fields) != 1 {
+		return err
+	}
+	for key, msg := range e.Fields {
+		if msg != "unknown field" || strings.Contains(key, ".") {
+			return err
+		}
+		var doc any
+		if json.Unmarshal(body, &doc) != nil {
+			return err
+		}
+		if p := findKey(doc, key, ""); p != "" && p != key {
+			return Validation(map[string]string{p: msg})
+		}
+	}
+	return err
+}
+
+// findKey returns the dotted path of the first object key named key, breadth first.
+func findKey(doc any, key, prefix string) string {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return ""
+	}
+	if _, ok := m[key]; ok {
+		return prefix + key
+	}
+	for k, v := range m {
+		if p := findKey(v, key, prefix+k+"."); p != "" {
+			return p
+		}
+	}
+	return ""
 }
 
 func jsonKind(goKind string) string {

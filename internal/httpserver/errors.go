@@ -38,6 +38,31 @@ func Validation(fields map[string]string) *Error {
 		Message: "the request has invalid fields", Fields: fields}
 }
 
+// MergeValidation joins validation errors so one reply names every field at
+// fault; any other error is returned as it is. nil when all are nil.
+func MergeValidation(errs ...error) error {
+	var merged *Error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Code != "validation_failed" {
+			return err
+		}
+		if merged == nil {
+			merged = Validation(map[string]string{})
+		}
+		for k, v := range e.Fields {
+			merged.Fields[k] = v
+		}
+	}
+	if merged == nil {
+		return nil
+	}
+	return merged
+}
+
 // Common errors, shared by every handler.
 var (
 	ErrUnauthorized = NewError(fiber.StatusUnauthorized, "unauthorized", "missing or invalid credentials")

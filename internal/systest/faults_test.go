@@ -231,4 +231,3 @@ func TestFaultSigtermWorkers(t *testing.T) {
 		wait: 4 * time.Minute,
 	})
 }
-

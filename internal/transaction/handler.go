@@ -54,7 +54,7 @@ func mapErr(err error) error {
 		return httpserver.NewError(fiber.StatusNotFound, "not_found", "no such transaction")
 	case errors.Is(err, ErrIDConflict):
 		return &httpserver.Error{Status: fiber.StatusConflict, Code: "transaction_id_conflict",
-			Message: "this transaction_id was already used with a different body", Fields: map[string]string{"transaction_id": "already used"}}
+			Message: "this transaction_id is already taken (by a different request body, or by a deleted transaction)", Fields: map[string]string{"transaction_id": "already used"}}
 	case errors.Is(err, ErrDuplicateReference):
 		return &httpserver.Error{Status: fiber.StatusConflict, Code: "duplicate_reference",
 			Message: "a transaction with this reference and type already exists", Fields: map[string]string{"reference": "already recorded"}}
@@ -135,8 +135,18 @@ func (h *Handler) Verify(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if t.Status.Final() {
+		return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "the transaction is "+string(t.Status)+"; final transactions are not checked again")
+	}
 	if !t.Status.Checkable() {
-		return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "only IN_PROGRESS transactions are checked with the bank; this one is "+string(t.Status))
+		// TO_REVIEW or UNKNOWN: a person asks for another look at the bank
+		// (the payment arrived late, the data was corrected at the bank…).
+		if t, err = h.store.Reopen(c.UserContext(), t.ID, h.deadline, auth.PrincipalOf(c).UserID, httpserver.RequestID(c)); err != nil {
+			if errors.Is(err, ErrInvalidTransition) {
+				return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "the transaction changed meanwhile; read it again")
+			}
+			return mapErr(err)
+		}
 	}
 	at, err := h.checks.CheckNow(c.UserContext(), t, httpserver.RequestID(c))
 	if err != nil {
@@ -219,12 +229,9 @@ func (h *Handler) Delete(c *fiber.Ctx) error {
 
 // List returns a filtered page, newest first (GET /api/v1/transactions).
 func (h *Handler) List(c *fiber.Ctx) error {
-	page, size, err := httpserver.PageParams(c)
-	if err != nil {
-		return err
-	}
-	f, err := parseFilter(c)
-	if err != nil {
+	page, size, perr := httpserver.PageParams(c)
+	f, ferr := parseFilter(c)
+	if err := httpserver.MergeValidation(perr, ferr); err != nil {
 		return err
 	}
 	f.OwnerID = owner(c)

@@ -119,12 +119,12 @@ func (s *Store) Transition(ctx context.Context, id string, from []Status, to Sta
 	if !allowed {
 		return status, ErrInvalidTransition
 	}
-	var next any
-	if to == StatusInProgress {
-		next = s.now()
+	var statusReason any
+	if reason != "" {
+		statusReason = reason
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE transactions SET status = $2, status_reason = $3, next_check_at = $4, updated_at = now()
-		WHERE id = $1 AND status = $5`, id, to, reason, next, status); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE transactions SET status = $2, status_reason = $3, next_check_at = NULL, updated_at = now()
+		WHERE id = $1 AND status = $4`, id, to, statusReason, status); err != nil {
 		return "", fmt.Errorf("transition: update: %w", err)
 	}
 	if err := insertEvent(ctx, tx, id, EventInput{Old: &status, New: to, Reason: reason, ActorType: actorType, ActorID: actorID, Metadata: meta}); err != nil {
@@ -135,6 +135,39 @@ func (s *Store) Transition(ctx context.Context, id string, from []Status, to Sta
 	}
 	s.metrics.transition(status, to, s.now().Sub(createdAt))
 	return status, nil
+}
+
+// Reopen puts a TO_REVIEW or UNKNOWN transaction back to IN_PROGRESS for a
+// person who asked for another check, with a fresh deadline, in one Postgres
+// transaction with its event. It returns the updated row.
+func (s *Store) Reopen(ctx context.Context, id string, deadline time.Duration, actorID, requestID string) (Transaction, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Transaction{}, fmt.Errorf("reopen: begin: %w", err)
+	}
+	defer tx.Rollback()
+	status, _, err := lockLive(ctx, tx, id)
+	if err != nil {
+		return Transaction{}, err
+	}
+	if status != StatusToReview && status != StatusUnknown {
+		return Transaction{}, ErrInvalidTransition
+	}
+	now := s.now()
+	var t Transaction
+	if err := tx.GetContext(ctx, &t, `UPDATE transactions SET status = 'IN_PROGRESS', status_reason = NULL, next_check_at = $2,
+			deadline_at = $3, updated_at = $2 WHERE id = $1 RETURNING `+columns, id, now, now.Add(deadline)); err != nil {
+		return Transaction{}, fmt.Errorf("reopen: update: %w", err)
+	}
+	if err := insertEvent(ctx, tx, id, EventInput{Old: &status, New: StatusInProgress, Reason: "recheck_requested",
+		ActorType: ActorUser, ActorID: actorID, Metadata: map[string]any{"request_id": requestID}}); err != nil {
+		return Transaction{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Transaction{}, fmt.Errorf("reopen: commit: %w", err)
+	}
+	s.metrics.transition(status, StatusInProgress, 0)
+	return t, nil
 }
 
 // SoftDelete marks a transaction deleted; it disappears from every read.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/banesco-verifier/verifier/client"
 	"github.com/banesco-verifier/verifier/internal/systest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
@@ -69,7 +69,7 @@ func load(conc int, d time.Duration, label string, fn func(i int64) error) point
 // (the API refuses a second transaction with the same reference and type).
 var seq atomic.Int64
 
-func createBody(prefix string, _ int64) map[string]any {
+func createBody(prefix string) client.CreateTransaction {
 	body, _ := systest.Payment(prefix, int(seq.Add(1)), time.Now().In(transaction.Caracas).Format(time.DateOnly))
 	return body
 }
@@ -99,27 +99,25 @@ func benchCreate(ctx context.Context, s settings, r *report) error {
 		sched := verify.NewScheduler(queue, asynq.NewInspectorFromRedisClient(rdb), verify.Spacing(2))
 		for _, conc := range s.conc {
 			prefix := fmt.Sprintf("A%dc%d", run, conc)
-			p := load(conc, s.duration, fmt.Sprintf("API c=%d run %d", conc, run+1), func(i int64) error {
-				code, b, err := c.Do(ctx, http.MethodPost, "/api/v1/transactions", createBody(prefix, i))
-				if err != nil {
-					return err
+			// Through the public Go client, as a client app would.
+			p := load(conc, s.duration, fmt.Sprintf("API c=%d run %d", conc, run+1), func(int64) error {
+				created, err := c.Client.CreateTransaction(ctx, createBody(prefix))
+				if err == nil && created.Replayed {
+					return fmt.Errorf("create %s: replayed", created.TransactionID)
 				}
-				if code != http.StatusCreated {
-					return fmt.Errorf("create: %d %s", code, b)
-				}
-				return nil
+				return err
 			})
 			runs[conc] = append(runs[conc], p)
 			// The floor: the same INSERT + event + Enqueue, same pool, same
 			// concurrency, in a plain loop — no HTTP, JSON, auth or rate limit.
 			fprefix := fmt.Sprintf("F%dc%d", run, conc)
-			fp := load(conc, s.duration, fmt.Sprintf("floor c=%d run %d", conc, run+1), func(i int64) error {
+			fp := load(conc, s.duration, fmt.Sprintf("floor c=%d run %d", conc, run+1), func(int64) error {
 				req := transaction.CreateRequest{}
-				body := createBody(fprefix, i)
-				req.TransactionID = body["transaction_id"].(string)
-				req.Bank, req.Reference = "MOBILE_TRANSFER", body["reference"].(string)
+				body := createBody(fprefix)
+				req.TransactionID = body.TransactionID
+				req.Bank, req.Reference = "MOBILE_TRANSFER", body.Reference
 				amount := "1240.00"
-				req.Amount, req.PayerBankCode, req.PaidOn = &amount, "0102", body["paid_on"].(string)
+				req.Amount, req.PayerBankCode, req.PaidOn = &amount, "0102", body.PaidOn
 				req.Customer = transaction.CustomerRequest{FullName: "Ana Pérez", Phone: "04141234567", NationalID: "V12345678"}
 				n, fields := req.Validate(time.Now())
 				if fields != nil {

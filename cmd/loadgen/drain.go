@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/banesco-verifier/verifier/client"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 	"github.com/banesco-verifier/verifier/internal/systest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
@@ -32,7 +33,7 @@ func benchDrain(ctx context.Context, s settings, r *report) error {
 				return err
 			}
 			date := time.Now().In(transaction.Caracas).Format(time.DateOnly)
-			bodies := make([]map[string]any, s.drainN)
+			bodies := make([]client.CreateTransaction, s.drainN)
 			payments := make([]banksandbox.Payment, s.drainN)
 			for i := range bodies {
 				bodies[i], payments[i] = systest.Payment(fmt.Sprintf("D%d", w), int(seq.Add(1)), date)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
@@ -34,9 +33,9 @@ func benchLatency(ctx context.Context, s settings, r *report) error {
 					c.Close()
 					return err
 				}
-				if code, b, err := c.Do(ctx, http.MethodPost, "/api/v1/transactions", body); err != nil || code != http.StatusCreated {
+				if _, err := c.Client.CreateTransaction(ctx, body); err != nil {
 					c.Close()
-					return fmt.Errorf("create: %d %s %v", code, b, err)
+					return fmt.Errorf("create: %w", err)
 				}
 				bar(fmt.Sprintf("latency poll=%s run %d", poll, run+1), i+1, s.latencyN)
 				time.Sleep(100 * time.Millisecond) // idle queues: one at a time

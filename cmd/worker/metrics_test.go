@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/banesco-verifier/verifier/client"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,7 +52,7 @@ func TestMetricsAfterEndToEndRun(t *testing.T) {
 
 	date := time.Now().In(time.FixedZone("VET", -4*3600)).Format(time.DateOnly)
 	var payments []banksandbox.Payment
-	var bodies []map[string]any
+	var bodies []client.CreateTransaction
 	for i := range 3 {
 		body, p := systest.Payment("OPS", i, date)
 		bodies, payments = append(bodies, body), append(payments, p)
@@ -165,7 +166,7 @@ func testOpsCommands(t *testing.T, ctx context.Context, c *systest.Cluster, date
 	if code, b, err := c.Do(ctx, http.MethodPost, "/api/v1/transactions", body); err != nil || code != http.StatusCreated {
 		t.Fatalf("create: %d %s %v", code, b, err)
 	}
-	clientID := body["transaction_id"].(string)
+	clientID := body.TransactionID
 	var id string
 	if err := c.DB.GetContext(ctx, &id, `SELECT id FROM transactions WHERE transaction_id = $1`, clientID); err != nil {
 		t.Fatal(err)
@@ -241,5 +242,5 @@ func testOpsCommands(t *testing.T, ctx context.Context, c *systest.Cluster, date
 // bodies0 is the client id of the first transaction of the run.
 func bodies0(date string) string {
 	body, _ := systest.Payment("OPS", 0, date)
-	return body["transaction_id"].(string)
+	return body.TransactionID
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/banesco-verifier/verifier/client"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 	"github.com/banesco-verifier/verifier/tasks"
 )
@@ -21,7 +22,7 @@ import (
 // Postgres or Redis is down) until ctx ends. Each client waits `pace` between
 // creates (0: as fast as possible), so a fault can land in the middle of the
 // load. It returns how many 503s it saw.
-func (c *Cluster) CreateAll(ctx context.Context, bodies []map[string]any, workers int, pace ...time.Duration) (unavailable int64, err error) {
+func (c *Cluster) CreateAll(ctx context.Context, bodies []client.CreateTransaction, workers int, pace ...time.Duration) (unavailable int64, err error) {
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -39,17 +40,19 @@ func (c *Cluster) CreateAll(ctx context.Context, bodies []map[string]any, worker
 					time.Sleep(pace[0])
 				}
 				for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 2*time.Second) {
-					code, b, err := c.Do(ctx, http.MethodPost, "/api/v1/transactions", bodies[i])
-					if err == nil && (code == http.StatusCreated || code == http.StatusOK) {
+					_, err := c.Client.CreateTransaction(ctx, bodies[i])
+					if err == nil {
 						break
 					}
-					if code == http.StatusServiceUnavailable {
+					var apiErr *client.APIError
+					isAPI := errors.As(err, &apiErr)
+					if isAPI && apiErr.StatusCode == http.StatusServiceUnavailable {
 						atomic.AddInt64(&unavailable, 1)
 					}
-					if err == nil && code < 500 && code != http.StatusTooManyRequests {
+					if isAPI && apiErr.StatusCode < 500 && apiErr.StatusCode != http.StatusTooManyRequests {
 						mu.Lock()
 						if firstErr == nil {
-							firstErr = fmt.Errorf("create %v: %d %s", bodies[i]["transaction_id"], code, b)
+							firstErr = fmt.Errorf("create %s: %w", bodies[i].TransactionID, err)
 						}
 						mu.Unlock()
 						break
@@ -58,7 +61,7 @@ func (c *Cluster) CreateAll(ctx context.Context, bodies []map[string]any, worker
 					case <-ctx.Done():
 						mu.Lock()
 						if firstErr == nil {
-							firstErr = fmt.Errorf("create %v: %w (last %d %v)", bodies[i]["transaction_id"], ctx.Err(), code, err)
+							firstErr = fmt.Errorf("create %s: %w (last %v)", bodies[i].TransactionID, ctx.Err(), err)
 						}
 						mu.Unlock()
 						return

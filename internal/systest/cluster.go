@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the cluster's database driver
 
+	"github.com/banesco-verifier/verifier/client"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 )
 
@@ -50,6 +51,8 @@ type Cluster struct {
 	bin       string
 	workerEnv []string
 	token     string
+	// Client is the public Go client (package client), logged in as the admin.
+	Client *client.Client
 }
 
 // AdminEmail and AdminPassword log in to every cluster.
@@ -251,17 +254,20 @@ func (c *Cluster) login(ctx context.Context) error {
 		return err
 	}
 	c.token = pair.AccessToken
-	return nil
+	// Retries of 429/503 with Retry-After come from the client itself; callers
+	// add their own loop for longer outages.
+	c.Client, err = client.New(c.APIURL, client.WithCredentials(AdminEmail, AdminPassword), client.WithRetries(8, 10*time.Second))
+	return err
 }
 
-// Payment builds the i-th test payment: a create body and the matching sandbox row.
-func Payment(prefix string, i int, date string) (map[string]any, banksandbox.Payment) {
+// Payment builds the i-th test payment: a create request (the public client's
+// type) and the matching sandbox row.
+func Payment(prefix string, i int, date string) (client.CreateTransaction, banksandbox.Payment) {
 	ref := fmt.Sprintf("%012d", 100000000+i)
-	id := fmt.Sprintf("%s-%06d", prefix, i)
-	body := map[string]any{
-		"transaction_id": id, "bank": "MOBILE_TRANSFER", "reference": ref, "amount": "1240.00",
-		"payer_bank_code": "0102", "paid_on": date,
-		"customer": map[string]any{"full_name": "Ana Pérez", "phone": "04141234567", "national_id": "V12345678"},
+	body := client.CreateTransaction{
+		TransactionID: fmt.Sprintf("%s-%06d", prefix, i), Bank: client.BankMobileTransfer, Reference: ref,
+		Amount: "1240.00", PayerBankCode: "0102", PaidOn: date,
+		Customer: client.Customer{FullName: "Ana Pérez", Phone: "04141234567", NationalID: "V12345678"},
 	}
 	return body, banksandbox.Payment{Reference: ref, Amount: "1240.00", Phone: "04141234567", BankID: "0102", Date: date, Mode: banksandbox.ModeMobile}
 }

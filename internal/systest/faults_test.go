@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/banesco-verifier/verifier/client"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 )
 
@@ -69,7 +70,7 @@ func run(t *testing.T, s scenario) Report {
 		}
 	})
 	date := time.Now().In(time.FixedZone("VET", -4*3600)).Format(time.DateOnly)
-	bodies := make([]map[string]any, n)
+	bodies := make([]client.CreateTransaction, n)
 	payments := make([]banksandbox.Payment, n)
 	for i := range bodies {
 		bodies[i], payments[i] = Payment(t.Name()[len("TestFault"):], i, date)

@@ -76,9 +76,9 @@ func TestNoSecretsInLogs(t *testing.T) {
 	nationalIDs := []string{"V27182818", "E31415926", "V16180339"}
 	for i, nid := range nationalIDs {
 		body, p := Payment("SECRET", i, date)
-		body["customer"].(map[string]any)["national_id"] = nid
-		body["customer"].(map[string]any)["phone"] = "0424765432" + string(rune('1'+i))
-		p.Phone = body["customer"].(map[string]any)["phone"].(string)
+		body.Customer.NationalID = nid
+		body.Customer.Phone = "0424765432" + string(rune('1'+i))
+		p.Phone = body.Customer.Phone
 		if err := c.AddPayments(ctx, []banksandbox.Payment{p}); err != nil {
 			t.Fatal(err)
 		}

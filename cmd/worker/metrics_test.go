@@ -231,8 +231,10 @@ func testOpsCommands(t *testing.T, ctx context.Context, c *systest.Cluster, date
 	if err := tool.run(ctx, []string{"requeue", bodies0(date)}); err == nil || !strings.Contains(err.Error(), "TO_REVIEW") {
 		t.Errorf("requeue of a TO_REVIEW transaction: %v", err)
 	}
+	// The worker may already be running the requeued check (active in verify)
+	// or it waits in verify_now: either way the transaction has a live task.
 	got = run("show", clientID)
-	for _, want := range []string{"status:", "IN_PROGRESS", "task: queue=verify_now", "events (1):", "created", id} {
+	for _, want := range []string{"status:", "IN_PROGRESS", "task: queue=verify", "events (", "created", id} {
 		if !strings.Contains(got, want) {
 			t.Errorf("ops show lacks %q:\n%s", want, got)
 		}

@@ -33,7 +33,7 @@ func TestDecodeBytes(t *testing.T) {
 		{"array", `[1]`, 400, "malformed_json", ""},
 		{"string", `"hi"`, 400, "malformed_json", ""},
 		{"unknown field", `{"name":"Ana","role":"admin"}`, 422, "validation_failed", "role"},
-		{"unknown nested field", `{"customer":{"phone":"1","email":"x"}}`, 422, "validation_failed", "email"},
+		{"unknown nested field", `{"customer":{"phone":"1","email":"x"}}`, 422, "validation_failed", "customer.email"},
 		{"wrong type", `{"age":"three"}`, 422, "validation_failed", "age"},
 		{"wrong nested type", `{"customer":{"phone":414}}`, 422, "validation_failed", "customer.phone"},
 	}

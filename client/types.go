@@ -136,6 +136,9 @@ type Page[T any] struct {
 	Page  int `json:"page"`
 	Size  int `json:"size"`
 	Pages int `json:"pages"`
+	// TotalEstimated is true when Total is the server's estimate (transaction
+	// listings with more than 10 000 matches).
+	TotalEstimated bool `json:"total_estimated,omitempty"`
 }
 
 // ListOptions filter ListTransactions; zero values mean "any".

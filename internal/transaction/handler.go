@@ -236,7 +236,7 @@ func (h *Handler) List(c *fiber.Ctx) error {
 	}
 	f.OwnerID = owner(c)
 	f.Limit, f.Offset = size, (page-1)*size
-	items, total, err := h.store.List(c.UserContext(), f)
+	items, total, estimated, err := h.store.List(c.UserContext(), f)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,14 @@ func (h *Handler) List(c *fiber.Ctx) error {
 	for i, t := range items {
 		views[i] = t.View()
 	}
-	return c.JSON(httpserver.NewPage(views, total, page, size))
+	return c.JSON(listPage{Page: httpserver.NewPage(views, total, page, size), TotalEstimated: estimated})
+}
+
+// listPage is the page envelope; past 10 000 matches total is Postgres's
+// estimate and total_estimated says so.
+type listPage struct {
+	httpserver.Page[View]
+	TotalEstimated bool `json:"total_estimated,omitempty"`
 }
 
 // parseFilter validates the enum and date filters (422 naming the parameter) and

@@ -2,6 +2,7 @@ package transaction
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,24 +60,55 @@ func ListQuery(f Filter) (query, count string, args []any) {
 		add("created_at < ?", f.To)
 	}
 	cond := strings.Join(where, " AND ")
-	count = `SELECT count(*) FROM transactions WHERE ` + cond
+	// Counting stops after exactCountLimit+1 rows: an exact count of a
+	// million-row listing costs seconds, a capped one milliseconds.
+	count = fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM transactions WHERE %s LIMIT %d) capped`, cond, exactCountLimit+1)
 	n := len(args)
 	query = fmt.Sprintf(`SELECT %s FROM transactions WHERE %s ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`, columns, cond, n+1, n+2)
 	return query, count, args
 }
 
-// List returns a page of transactions and the total that match.
-func (s *Store) List(ctx context.Context, f Filter) ([]Transaction, int, error) {
+// exactCountLimit is the largest total reported exactly; beyond it the total is
+// Postgres's estimate and the page says so (total_estimated).
+const exactCountLimit = 10_000
+
+// List returns a page of transactions and the total that match; estimated is
+// true when the total is the planner's estimate (more than exactCountLimit).
+func (s *Store) List(ctx context.Context, f Filter) (items []Transaction, total int, estimated bool, err error) {
 	query, count, args := ListQuery(f)
-	var total int
 	if err := s.db.GetContext(ctx, &total, count, args...); err != nil {
-		return nil, 0, fmt.Errorf("count transactions: %w", err)
+		return nil, 0, false, fmt.Errorf("count transactions: %w", err)
 	}
-	items := []Transaction{}
+	if total > exactCountLimit {
+		estimated = true
+		if total, err = s.estimate(ctx, query, args); err != nil {
+			return nil, 0, false, err
+		}
+		total = max(total, exactCountLimit+1)
+	}
+	items = []Transaction{}
 	if total > f.Offset {
 		if err := s.db.SelectContext(ctx, &items, query, append(args, f.Limit, f.Offset)...); err != nil {
-			return nil, 0, fmt.Errorf("list transactions: %w", err)
+			return nil, 0, false, fmt.Errorf("list transactions: %w", err)
 		}
 	}
-	return items, total, nil
+	return items, total, estimated, nil
+}
+
+// estimate asks the planner how many rows the page query's filter matches.
+func (s *Store) estimate(ctx context.Context, query string, args []any) (int, error) {
+	where := query[strings.Index(query, " WHERE "):strings.Index(query, " ORDER BY ")]
+	var plan []byte
+	if err := s.db.GetContext(ctx, &plan, `EXPLAIN (FORMAT JSON) SELECT 1 FROM transactions`+where, args...); err != nil {
+		return 0, fmt.Errorf("estimate transactions: %w", err)
+	}
+	var out []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if err := json.Unmarshal(plan, &out); err != nil || len(out) == 0 {
+		return 0, fmt.Errorf("estimate transactions: read plan: %v", err)
+	}
+	return int(out[0].Plan.Rows), nil
 }

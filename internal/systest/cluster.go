@@ -23,7 +23,7 @@ import (
 type Options struct {
 	Dir          string   // scratch directory (logs, binaries, Postgres data)
 	BinDir       string   // prebuilt binaries; built into Dir/bin when empty
-	Workers      int      // worker processes
+	Workers      int      // worker processes to start (0: none; AddWorker adds more)
 	MaxRPS       int      // BANESCO_MAX_RPS, also the sandbox's limit
 	PerTxPerMin  int      // BANESCO_PER_TRANSACTION_PER_MINUTE (2)
 	Concurrency  int      // WORKER_CONCURRENCY
@@ -63,9 +63,6 @@ const (
 
 // Start brings up Postgres, Redis, the sandbox, the API and the workers.
 func Start(ctx context.Context, o Options) (*Cluster, error) {
-	if o.Workers == 0 {
-		o.Workers = 2
-	}
 	if o.MaxRPS == 0 {
 		o.MaxRPS = 50
 	}

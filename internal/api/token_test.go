@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -99,6 +101,8 @@ func TestForgedTokensAreRefused(t *testing.T) {
 		{"alg none by hand", b64(t, map[string]string{"alg": "none", "typ": "JWT"}) + "." + b64(t, handPayload) + ".", http.StatusUnauthorized},
 		{"alg NONE by hand with a signature", b64(t, map[string]string{"alg": "NONE", "typ": "JWT"}) + "." + b64(t, handPayload) + "." + strings.Split(a.tokens.AccessToken, ".")[2], http.StatusUnauthorized},
 		{"HS512 with the server's key", sign(t, jwt.SigningMethodHS512, secret, claimsFor(a.user, now)), http.StatusUnauthorized},
+		{"RS256 with a key of its own", sign(t, jwt.SigningMethodRS256, rsaKey(t), claimsFor(a.user, now)), http.StatusUnauthorized},
+		{"header says RS256, HS256 signature with the secret", handHS256(t, map[string]string{"alg": "RS256", "typ": "JWT"}, handPayload, testSecret), http.StatusUnauthorized},
 		{"HS384 with the server's key", sign(t, jwt.SigningMethodHS384, secret, claimsFor(a.user, now)), http.StatusUnauthorized},
 		{"header says HS512, HS256 signature", handHS256(t, map[string]string{"alg": "HS512", "typ": "JWT"}, handPayload, testSecret), http.StatusUnauthorized},
 		{"payload swapped for the admin's", parts[0] + "." + adminParts[1] + "." + parts[2], http.StatusUnauthorized},
@@ -155,4 +159,14 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 			t.Errorf("case %d: Authorization %.20q… → %d, want %d", i, tt.header, r.status, tt.want)
 		}
 	}
+}
+
+// rsaKey is a fresh RSA key: an RS256 token must be refused whoever signed it.
+func rsaKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -40,28 +40,11 @@ import (
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
+// The transactions tests log in as the same bootstrap admin as the auth tests.
 const (
-	txAdminEmail    = "admin@example.test"
-	txAdminPassword = "admin-password-0123"
+	txAdminEmail    = adminEmail
+	txAdminPassword = adminPassword
 )
-
-// txLogs is a log sink safe to write from the server's goroutines.
-type txLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *txLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *txLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // txEnv is one API with the Transactions routes, its database, Redis and queue.
 type txEnv struct {
@@ -73,7 +56,7 @@ type txEnv struct {
 	rdb     *redis.Client
 	insp    *asynq.Inspector
 	svc     *auth.Service
-	logs    *txLogs
+	logs    *syncBuffer
 	client  *http.Client
 	admin   txAccount
 	seq     atomic.Int64
@@ -88,7 +71,7 @@ type txAccount struct {
 func txSetup(t *testing.T, checks transaction.Checks) *txEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &txEnv{db: pgtest.New(t), redis: redistest.Start(t), logs: &txLogs{}}
+	e := &txEnv{db: pgtest.New(t), redis: redistest.Start(t), logs: &syncBuffer{}}
 	e.rdb = e.redis.Client()
 	log := zerolog.New(e.logs).Level(zerolog.DebugLevel)
 	storeDB, err := database.Open(ctx, e.db.URL, 10)

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	queuemetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/banesco-verifier/verifier/internal/api"
 	"github.com/banesco-verifier/verifier/internal/auth"
@@ -33,13 +34,16 @@ func main() {
 	}
 }
 
-// command runs the maintenance subcommands: createdb, migrate [up|down|status].
+// command runs the maintenance subcommands: createdb, migrate [up|down|status|preview].
 func command(ctx context.Context, cfg config.Config, args []string) error {
 	switch args[0] {
 	case "createdb":
 		return database.EnsureExists(ctx, cfg.DatabaseURL)
 	case "migrate":
-		db, err := database.Open(ctx, cfg.DatabaseURL, 2)
+		// Data migrations report what they flag as Postgres notices; the
+		// operator running them reads each one here.
+		printNotice := func(msg string) { fmt.Println("notice:", msg) }
+		db, err := database.OpenReporting(ctx, cfg.DatabaseURL, 2, printNotice)
 		if err != nil {
 			return fmt.Errorf("postgres at DATABASE_URL: %w", err)
 		}
@@ -50,17 +54,24 @@ func command(ctx context.Context, cfg config.Config, args []string) error {
 		}
 		switch dir {
 		case "up":
-			err = database.Migrate(ctx, db.DB)
+			err = database.Migrate(ctx, db)
 		case "down":
-			err = database.MigrateDown(ctx, db.DB)
+			err = database.MigrateDown(ctx, db)
+		case "preview":
+			// What `migrate up` would do and report, run and rolled back.
+			versions, err := database.Preview(ctx, cfg.DatabaseURL, printNotice)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("previewed %d pending migration(s) %v; nothing was changed\n", len(versions), versions)
 		case "status":
 		default:
-			return fmt.Errorf("migrate: unknown direction %q (up|down|status)", dir)
+			return fmt.Errorf("migrate: unknown direction %q (up|down|status|preview)", dir)
 		}
 		if err != nil {
 			return err
 		}
-		v, err := database.Version(ctx, db.DB)
+		v, err := database.Version(ctx, db)
 		if err != nil {
 			return err
 		}
@@ -87,7 +98,7 @@ func run() error {
 		return fmt.Errorf("postgres at DATABASE_URL: %w", err)
 	}
 	defer db.Close()
-	if err := database.Migrate(ctx, db.DB); err != nil {
+	if err := migrate(ctx, cfg.DatabaseURL, log); err != nil {
 		return err
 	}
 	ropts, err := redis.ParseURL(cfg.RedisURL)
@@ -152,4 +163,17 @@ func run() error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// migrate applies pending migrations at start, logging what data migrations
+// report (flagged duplicates, claims to review).
+func migrate(ctx context.Context, dsn string, log zerolog.Logger) error {
+	db, err := database.OpenReporting(ctx, dsn, 1, func(msg string) {
+		log.Warn().Str("notice", msg).Msg("migration report")
+	})
+	if err != nil {
+		return fmt.Errorf("postgres at DATABASE_URL: %w", err)
+	}
+	defer db.Close()
+	return database.Migrate(ctx, db)
 }

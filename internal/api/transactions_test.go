@@ -401,7 +401,8 @@ func (e *txEnv) countRows(t *testing.T, query string, args ...any) int {
 func (e *txEnv) setStatus(t *testing.T, id string, to transaction.Status) {
 	t.Helper()
 	all := []transaction.Status{transaction.StatusInProgress, transaction.StatusToReview, transaction.StatusUnknown}
-	if _, err := e.store.Transition(context.Background(), id, all, to, "test setup", transaction.ActorSystem, "test", nil); err != nil {
+	if _, err := e.store.Transition(context.Background(), transaction.Change{ID: id, From: all, To: to, Reason: "test setup",
+		ActorType: transaction.ActorSystem, ActorID: "test"}); err != nil {
 		t.Fatalf("transition %s to %s: %v", id, to, err)
 	}
 }
@@ -876,7 +877,11 @@ func TestTransactionPatch(t *testing.T) {
 		{"UNKNOWN to COMPLETED", "UNKNOWN", map[string]string{"status": "COMPLETED", "reason": "late"}, 200, "", nil},
 		{"UNKNOWN to CANCELED", "UNKNOWN", map[string]string{"status": "CANCELED"}, 200, "", nil},
 		{"COMPLETED to COMPLETED", "COMPLETED", map[string]string{"status": "COMPLETED"}, 409, "invalid_transition", nil},
-		{"COMPLETED to CANCELED", "COMPLETED", map[string]string{"status": "CANCELED"}, 409, "invalid_transition", nil},
+		// A reviewer may reverse a confirmation, saying why.
+		{"COMPLETED to CANCELED", "COMPLETED", map[string]string{"status": "CANCELED", "reason": "confirmed by a payment that belongs to another order"}, 200, "", nil},
+		{"COMPLETED to CANCELED without a reason", "COMPLETED", map[string]string{"status": "CANCELED"}, 422, "validation_failed", []string{"reason"}},
+		{"release_claim with COMPLETED", "TO_REVIEW", map[string]any{"status": "COMPLETED", "release_claim": true}, 422, "validation_failed", []string{"release_claim"}},
+		{"release_claim not a boolean", "COMPLETED", map[string]any{"status": "CANCELED", "reason": "x", "release_claim": "yes"}, 422, "validation_failed", []string{"release_claim"}},
 		{"CANCELED to COMPLETED", "CANCELED", map[string]string{"status": "COMPLETED"}, 409, "invalid_transition", nil},
 		{"CANCELED to CANCELED", "CANCELED", map[string]string{"status": "CANCELED"}, 409, "invalid_transition", nil},
 		{"to IN_PROGRESS", "TO_REVIEW", map[string]string{"status": "IN_PROGRESS"}, 422, "validation_failed", []string{"status"}},

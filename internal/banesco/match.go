@@ -16,12 +16,14 @@ type Outcome int
 const (
 	// NotFound: the bank has no matching CR row (yet); ask again later.
 	NotFound Outcome = iota
-	// Confirmed: exactly one CR row matches reference, date and amount.
+	// Confirmed: a CR row matches reference, date and amount (the first of
+	// Matches that no other transaction has claimed confirms).
 	Confirmed
 	// AmountMismatch: one CR row matches but its amount differs (or cannot be
 	// read); a person must review it.
 	AmountMismatch
-	// Ambiguous: several CR rows match; a person must review them.
+	// Ambiguous: several movements match and the query has no amount to tell
+	// them apart; unless claims leave only one, a person must review them.
 	Ambiguous
 	// Rejected: the bank refused the query (VDE01/VDE02, 70005); see Reason.
 	Rejected
@@ -62,6 +64,14 @@ type Verdict struct {
 	// RawRow is the matched row exactly as the bank sent it, to be stored as
 	// the bank payload. For Ambiguous it is a JSON array of the matching rows.
 	RawRow     json.RawMessage
+	// Matches are the CR rows that match the query in full (reference, date
+	// and, when the query has one, amount), in the bank's order, one per
+	// movement. NearMisses match the reference (and date) but not the amount,
+	// or carry an amount we cannot read. Who may claim which movement is
+	// decided with the claims in Postgres (internal/transaction), so a movement
+	// that already confirmed another transaction confirms nothing here.
+	Matches    []Match
+	NearMisses []Match
 	StatusCode string // bank statusCode as text ("200", "70001", "VDE01"), or the HTTP status without envelope
 	HTTPStatus int
 	Latency    time.Duration // whole Verify, token and auth retry included
@@ -81,6 +91,45 @@ type Row struct {
 	DestBankID      string // re-padded to 4 digits
 	Concept         string // trimmed, inner runs of spaces collapsed
 	CustomerIDBen   string
+}
+
+// Movement identifies the bank movement behind a row by what the bank gives
+// back about it, normalised so that the same payment reads the same whichever
+// query found it: reference digits without leading zeros, booking date
+// (YYYY-MM-DD), amount ("1240.00"), trnType, source bank (4 digits) and the
+// masked account. trnTime is left out: pago móvil rows show "00.00.00" or the
+// real time for the same movement.
+type Movement struct {
+	Reference  string
+	Date       string
+	Amount     string
+	TrnType    string
+	SourceBank string
+	Account    string
+}
+
+// Match is one row that could settle the queried payment.
+type Match struct {
+	Movement Movement
+	Row      Row
+	Raw      json.RawMessage // exactly as the bank sent it
+	Reason   string          // near misses: ReasonAmountMismatch or ReasonAmountUnreadable
+}
+
+// movement is the identity of a decoded row.
+func (d decodedRow) movement() Movement {
+	return Movement{Reference: stripZeros(d.row.ReferenceNumber), Date: dayOf(d.row.TrnDate), Amount: d.row.Amount,
+		TrnType: d.row.TrnType, SourceBank: d.row.SourceBankID, Account: d.row.AccountID}
+}
+
+// MovementOf returns the identity of one raw bank row, as matching computes it
+// (for checks of stored payloads, e.g. "no movement confirms two transactions").
+func MovementOf(raw json.RawMessage) (Movement, bool) {
+	d, ok := decodeRow(raw)
+	if !ok || !d.amountOK || !isDigits(d.row.ReferenceNumber, 1, 64) {
+		return Movement{}, false
+	}
+	return d.movement(), true
 }
 
 // decodedRow is a Row plus what matching needs.
@@ -157,18 +206,30 @@ func stripZeros(s string) string {
 	return "0"
 }
 
-// dateMatches compares the row date with the queried one, tolerating a time
-// suffix ("2026-08-06T00:00:00").
-func dateMatches(rowDate, want string) bool {
+// dayOf drops a time suffix from a row date ("2026-08-06T00:00:00").
+func dayOf(rowDate string) string {
 	if len(rowDate) > 10 && (rowDate[10] == 'T' || rowDate[10] == ' ') {
-		rowDate = rowDate[:10]
+		return rowDate[:10]
 	}
-	return rowDate == want
+	return rowDate
 }
 
-// match applies bank-api.md §4 to the rows of a 200 reply.
+// dateMatches compares the row date with the queried one, tolerating a time
+// suffix.
+func dateMatches(rowDate, want string) bool {
+	return dayOf(rowDate) == want
+}
+
+// match applies bank-api.md §4 to the rows of a 200 reply. A CR row whose
+// reference (and, for pago móvil, date) matches is a match when its amount
+// equals the queried one (or none was queried), else a near miss. Rows for one
+// movement count once. The outcome is what the rows say before claims: one
+// match or a queried amount confirms (the first match not yet claimed wins),
+// several matches without an amount are ambiguous, near misses alone mean
+// review.
 func match(rows []json.RawMessage, p preparedQuery) Verdict {
-	var hits []decodedRow
+	var v Verdict
+	seen := map[Movement]bool{}
 	for _, raw := range rows {
 		d, ok := decodeRow(raw)
 		if !ok || d.row.TrnType != "CR" || !refMatches(d.row.ReferenceNumber, p) {
@@ -177,31 +238,39 @@ func match(rows []json.RawMessage, p preparedQuery) Verdict {
 		if p.mode == ModeMobile && !dateMatches(d.row.TrnDate, p.date) {
 			continue
 		}
-		hits = append(hits, d)
-	}
-	switch len(hits) {
-	case 0:
-		return Verdict{Outcome: NotFound}
-	case 1:
-	default:
-		// Joined by hand so each row keeps the bank's exact bytes.
-		raws := make([][]byte, len(hits))
-		for i, h := range hits {
-			raws[i] = h.raw
+		m := Match{Movement: d.movement(), Row: d.row, Raw: append(json.RawMessage(nil), d.raw...)}
+		if seen[m.Movement] {
+			continue
 		}
-		all := append(append([]byte("["), bytes.Join(raws, []byte(","))...), ']')
-		return Verdict{Outcome: Ambiguous, Reason: ReasonAmbiguousMatch, RawRow: all}
+		seen[m.Movement] = true
+		switch {
+		case !d.amountOK:
+			// We do not understand the row's amount, so we cannot vouch for it.
+			m.Reason = ReasonAmountUnreadable
+		case p.hasAmt && d.cents != p.cents:
+			m.Reason = ReasonAmountMismatch
+		}
+		if m.Reason == "" {
+			v.Matches = append(v.Matches, m)
+		} else {
+			v.NearMisses = append(v.NearMisses, m)
+		}
 	}
-	h := hits[0]
-	v := Verdict{Row: &h.row, RawRow: append(json.RawMessage(nil), h.raw...)}
 	switch {
-	case !h.amountOK:
-		// We do not understand the row's amount, so we cannot vouch for it.
-		v.Outcome, v.Reason = AmountMismatch, ReasonAmountUnreadable
-	case p.hasAmt && h.cents != p.cents:
-		v.Outcome, v.Reason = AmountMismatch, ReasonAmountMismatch
+	case len(v.Matches) > 1 && !p.hasAmt:
+		// Joined by hand so each row keeps the bank's exact bytes.
+		raws := make([][]byte, len(v.Matches))
+		for i, m := range v.Matches {
+			raws[i] = m.Raw
+		}
+		v.Outcome, v.Reason = Ambiguous, ReasonAmbiguousMatch
+		v.RawRow = append(append([]byte("["), bytes.Join(raws, []byte(","))...), ']')
+	case len(v.Matches) > 0:
+		v.Outcome, v.Row, v.RawRow = Confirmed, &v.Matches[0].Row, v.Matches[0].Raw
+	case len(v.NearMisses) > 0:
+		v.Outcome, v.Reason, v.Row, v.RawRow = AmountMismatch, v.NearMisses[0].Reason, &v.NearMisses[0].Row, v.NearMisses[0].Raw
 	default:
-		v.Outcome = Confirmed
+		v.Outcome = NotFound
 	}
 	return v
 }

@@ -48,6 +48,8 @@ func TestQuirksAndMatching(t *testing.T) {
 		rows       []string
 		wantOut    Outcome
 		wantReason string
+		matches    int // len(Matches); 0 means 1 for Confirmed
+		nearMisses int
 		check      func(t *testing.T, r *Row)
 	}{
 		{name: "contract sample row", query: mobile, rows: []string{testRow}, wantOut: Confirmed, check: func(t *testing.T, r *Row) {
@@ -95,8 +97,19 @@ func TestQuirksAndMatching(t *testing.T) {
 		{name: "missing trnType never confirms", query: mobile, rows: []string{row(map[string]string{"trnType": `-`})}, wantOut: NotFound},
 		{name: "lower-case cr with spaces", query: mobile, rows: []string{row(map[string]string{"trnType": `" cr "`})}, wantOut: Confirmed},
 		{name: "debit beside credit", query: mobile, rows: []string{row(map[string]string{"trnType": `"DB"`, "amount": `"1.00"`}), testRow}, wantOut: Confirmed},
-		{name: "two matching credits", query: mobile, rows: []string{testRow, row(map[string]string{"trnTime": `"11:00:00"`})}, wantOut: Ambiguous, wantReason: "ambiguous_match"},
-		{name: "two matching credits, one with the amount", query: mobile, rows: []string{testRow, row(map[string]string{"amount": `"1.00"`})}, wantOut: Ambiguous, wantReason: "ambiguous_match"},
+		// One movement shown twice (only trnTime differs, as pago móvil rows do): one match.
+		{name: "one movement twice", query: mobile, rows: []string{testRow, row(map[string]string{"trnTime": `"00.00.00"`})}, wantOut: Confirmed, matches: 1},
+		{name: "one movement twice, padded and not", query: noAmount(mobile), rows: []string{testRow, row(map[string]string{"referenceNumber": `"123456"`, "amount": `1240`})}, wantOut: Confirmed, matches: 1},
+		// The commission case: the payment and its commission share the reference.
+		{name: "payment beside its commission", query: mobile, rows: []string{row(map[string]string{"amount": `"12.40"`}), testRow}, wantOut: Confirmed, matches: 1, nearMisses: 1,
+			check: func(t *testing.T, r *Row) { eq(t, "Amount", r.Amount, "1240.00") }},
+		{name: "commission beside its payment", query: withAmount(mobile, "12.40"), rows: []string{testRow, row(map[string]string{"amount": `"12.40"`})}, wantOut: Confirmed, matches: 1, nearMisses: 1,
+			check: func(t *testing.T, r *Row) { eq(t, "Amount", r.Amount, "12.40") }},
+		// Two movements with the queried amount: both are candidates, in the bank's order.
+		{name: "two movements with the amount", query: mobile, rows: []string{testRow, row(map[string]string{"sourceBankId": `"0105"`})}, wantOut: Confirmed, matches: 2,
+			check: func(t *testing.T, r *Row) { eq(t, "SourceBankID", r.SourceBankID, "0102") }},
+		{name: "two movements, no amount to tell them apart", query: noAmount(mobile), rows: []string{testRow, row(map[string]string{"amount": `"1.00"`})}, wantOut: Ambiguous, wantReason: "ambiguous_match", matches: 2},
+		{name: "two near misses", query: withAmount(mobile, "7.00"), rows: []string{testRow, row(map[string]string{"amount": `"1.00"`})}, wantOut: AmountMismatch, wantReason: "amount_mismatch", nearMisses: 2},
 		{name: "non-object rows are skipped", query: mobile, rows: []string{`"junk"`, `42`, `null`, testRow}, wantOut: Confirmed},
 		{name: "field of wrong type reads as empty", query: mobile, rows: []string{row(map[string]string{"concept": `{"a":1}`})}, wantOut: Confirmed,
 			check: func(t *testing.T, r *Row) { eq(t, "Concept", r.Concept, "") }},
@@ -114,6 +127,24 @@ func TestQuirksAndMatching(t *testing.T) {
 			}
 			if v.Outcome != tt.wantOut || v.Reason != tt.wantReason {
 				t.Fatalf("verdict = %s/%q, want %s/%q", v.Outcome, v.Reason, tt.wantOut, tt.wantReason)
+			}
+			wantMatches, wantNear := tt.matches, tt.nearMisses
+			if wantMatches == 0 && v.Outcome == Confirmed {
+				wantMatches = 1
+			}
+			if wantNear == 0 && v.Outcome == AmountMismatch {
+				wantNear = 1
+			}
+			if len(v.Matches) != wantMatches || len(v.NearMisses) != wantNear {
+				t.Errorf("%d matches and %d near misses, want %d and %d", len(v.Matches), len(v.NearMisses), wantMatches, wantNear)
+			}
+			for _, m := range append(append([]Match(nil), v.Matches...), v.NearMisses...) {
+				if !strings.Contains(body, string(m.Raw)) || m.Movement.Reference == "" || m.Movement.Reference[0] == '0' {
+					t.Errorf("match %+v: raw row not as sent, or reference not stripped of zeros", m.Movement)
+				}
+			}
+			if v.Outcome == Confirmed && string(v.RawRow) != string(v.Matches[0].Raw) {
+				t.Errorf("confirmed with %s, not the first match %s", v.RawRow, v.Matches[0].Raw)
 			}
 			switch v.Outcome {
 			case Confirmed, AmountMismatch:

@@ -105,7 +105,8 @@ func TestSandboxMatchingRules(t *testing.T) {
 	sb := setupSandbox(t, banksandbox.FlavorQA, nil)
 	sb.bank.AddPayment(mobilePayment("700001", "10.00"))
 	sb.bank.AddPayment(mobilePayment("800002", "20.00"))
-	sb.bank.AddPayment(mobilePayment("800002", "20.00"))
+	sb.bank.AddPayment(mobilePayment("800003", "20.00"))
+	sb.bank.AddPayment(mobilePayment("800003", "0.20")) // its commission, sharing the reference
 	sb.bank.AddPayment(banksandbox.Payment{Reference: "900003", Amount: "30.00", Mode: banksandbox.ModeTransfer, TrnType: "DB"})
 
 	tests := []struct {
@@ -114,7 +115,9 @@ func TestSandboxMatchingRules(t *testing.T) {
 		wantReason string
 	}{
 		{mobileQueryFor("700001", "10.01"), AmountMismatch, "amount_mismatch"},
-		{mobileQueryFor("800002", "20.00"), Ambiguous, "ambiguous_match"},
+		{mobileQueryFor("800002", "20.00"), Confirmed, ""}, // one movement, shown twice
+		{mobileQueryFor("800003", "0.20"), Confirmed, ""},  // the commission's own row
+		{mobileQueryFor("800003", ""), Ambiguous, "ambiguous_match"},
 		{Query{Mode: ModeTransfer, Reference: "900003"}, NotFound, ""},
 	}
 	for _, tt := range tests {

@@ -19,12 +19,13 @@ import (
 	"github.com/banesco-verifier/verifier/migrations"
 )
 
-// Schema objects the first migration creates and the rest of the code relies on.
+// Schema objects the migrations create and the rest of the code relies on.
 var (
-	wantTables = []string{"users", "permissions", "user_permissions", "refresh_tokens", "transactions", "transaction_events"}
+	wantTables = []string{"users", "permissions", "user_permissions", "refresh_tokens", "transactions", "transaction_events", "payment_claims"}
 	wantEnums  = []string{"transaction_status", "bank_name", "transaction_type", "actor_type"}
 	wantIndex  = []string{"users_email_key", "refresh_tokens_family_idx", "transactions_transaction_id_key",
-		"transactions_reference_type_key", "transactions_due_idx", "transaction_events_transaction_idx"}
+		"transactions_reference_digits_type_key", "transactions_due_idx", "transaction_events_transaction_idx",
+		"payment_claims_movement_key"}
 )
 
 func ctxT(t *testing.T) context.Context {

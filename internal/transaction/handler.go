@@ -126,6 +126,11 @@ func (h *Handler) Events(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if !auth.PrincipalOf(c).IsAdmin() {
+		// Which movement a check found and which transaction holds it is for
+		// admins: an owner whose claim was refused learns only the reason.
+		events = StripRestricted(events)
+	}
 	return c.JSON(fiber.Map{"items": events})
 }
 
@@ -162,6 +167,9 @@ func (h *Handler) Verify(c *fiber.Ctx) error {
 type patchRequest struct {
 	Status string `json:"status"`
 	Reason string `json:"reason"`
+	// ReleaseClaim, with CANCELED, frees the bank movement the transaction
+	// holds so that another transaction may be confirmed by it.
+	ReleaseClaim bool `json:"release_claim"`
 }
 
 // Patch settles or cancels by hand (PATCH /api/v1/transactions/{transaction_id}).
@@ -171,26 +179,59 @@ func (h *Handler) Patch(c *fiber.Ctx) error {
 		return err
 	}
 	to := Status(req.Status)
-	var from []Status
-	switch to {
-	case StatusCompleted:
-		from = []Status{StatusToReview, StatusUnknown}
-	case StatusCanceled:
-		from = []Status{StatusToReview, StatusUnknown, StatusInProgress}
-	default:
+	if to != StatusCompleted && to != StatusCanceled {
 		return httpserver.Validation(map[string]string{"status": "must be COMPLETED or CANCELED"})
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
 	if len([]rune(req.Reason)) > 500 {
 		return httpserver.Validation(map[string]string{"reason": "must be at most 500 characters"})
 	}
+	if req.ReleaseClaim && to != StatusCanceled {
+		return httpserver.Validation(map[string]string{"release_claim": "only with status CANCELED"})
+	}
 	t, err := h.load(c)
 	if err != nil {
 		return err
 	}
+	if t.Status == StatusCanceled && to == StatusCanceled && req.ReleaseClaim {
+		// Cancelled earlier without releasing; a reviewer frees the movement now.
+		err := h.store.ReleaseClaims(c.UserContext(), t.ID, auth.PrincipalOf(c).UserID, httpserver.RequestID(c))
+		switch {
+		case errors.Is(err, ErrNoClaim):
+			return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "the transaction is CANCELED and holds no bank movement to release")
+		case errors.Is(err, ErrInvalidTransition):
+			return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "the transaction changed meanwhile; read it again")
+		case err != nil:
+			return mapErr(err)
+		}
+		if t, err = h.store.ByID(c.UserContext(), t.ID); err != nil {
+			return err
+		}
+		return c.JSON(t.View())
+	}
+	var from []Status
+	switch {
+	case to == StatusCompleted:
+		from = []Status{StatusToReview, StatusUnknown}
+	case t.Status == StatusCompleted:
+		// A reviewer reverses a confirmation (a payment that confirmed the
+		// wrong claim). Allowed only when the caller saw it COMPLETED, so a
+		// client cancelling an IN_PROGRESS transaction never reverses a
+		// confirmation that landed in the meantime; and only with a reason.
+		if req.Reason == "" {
+			return httpserver.Validation(map[string]string{"reason": "required to cancel a COMPLETED transaction"})
+		}
+		from = []Status{StatusCompleted}
+	default:
+		from = []Status{StatusToReview, StatusUnknown, StatusInProgress}
+	}
 	ctx := c.UserContext()
-	old, err := h.store.Transition(ctx, t.ID, from, to, req.Reason, ActorUser, auth.PrincipalOf(c).UserID,
-		map[string]any{"request_id": httpserver.RequestID(c)})
+	meta := map[string]any{"request_id": httpserver.RequestID(c)}
+	if req.ReleaseClaim {
+		meta["release_claim"] = true
+	}
+	old, err := h.store.Transition(ctx, Change{ID: t.ID, From: from, To: to, Reason: req.Reason, ActorType: ActorUser,
+		ActorID: auth.PrincipalOf(c).UserID, Metadata: meta, ReleaseClaim: req.ReleaseClaim})
 	if errors.Is(err, ErrInvalidTransition) {
 		return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "cannot change "+string(old)+" to "+string(to))
 	}

@@ -45,7 +45,8 @@ func ListQuery(f Filter) (query, count string, args []any) {
 		add("transaction_type = ?", f.TransactionType)
 	}
 	if f.Reference != "" {
-		add("reference = ?", f.Reference)
+		// By digits, as duplicate_reference compares: "000123456" finds "123456".
+		add("reference_digits = ?", ReferenceDigits(f.Reference))
 	}
 	if f.Phone != "" {
 		add("customer_phone = ?", f.Phone)
@@ -111,4 +112,16 @@ func (s *Store) estimate(ctx context.Context, query string, args []any) (int, er
 		return 0, fmt.Errorf("estimate transactions: read plan: %v", err)
 	}
 	return int(out[0].Plan.Rows), nil
+}
+
+// ReferenceDigits is a reference without its leading zeros ("0" for all
+// zeros), the form references are compared in (transactions.reference_digits).
+func ReferenceDigits(ref string) string {
+	if t := strings.TrimLeft(ref, "0"); t != "" {
+		return t
+	}
+	if ref == "" {
+		return ""
+	}
+	return "0"
 }

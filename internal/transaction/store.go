@@ -72,7 +72,8 @@ func insertEvent(ctx context.Context, tx *sqlx.Tx, txID string, e EventInput) er
 // Create stores a new transaction and its creation event in one Postgres
 // transaction. replayed is true when the same request was stored before (the
 // stored row is returned); a different body under the same transaction_id is
-// ErrIDConflict, the same reference and type under another id ErrDuplicateReference.
+// ErrIDConflict, the same reference (by its digits without leading zeros) and
+// type under another id ErrDuplicateReference.
 func (s *Store) Create(ctx context.Context, userID string, n NewTransaction, deadline time.Duration, requestID string) (t Transaction, replayed bool, err error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -108,7 +109,7 @@ func (s *Store) Create(ctx context.Context, userID string, n NewTransaction, dea
 	}
 	if err != nil {
 		var pqErr *pq.Error
-		if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "transactions_reference_type_key" {
+		if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "transactions_reference_digits_type_key" {
 			return Transaction{}, false, ErrDuplicateReference
 		}
 		return Transaction{}, false, fmt.Errorf("create transaction: %w", err)

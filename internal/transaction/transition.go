@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -39,30 +40,62 @@ type Check struct {
 	BankPayload   json.RawMessage
 	Metadata      map[string]any // bank status code, latency, attempt…
 	CountsAttempt bool           // false for checks the bank refused to answer (429)
+	// Claim, when the bank returned rows, lets RecordCheck decide with the
+	// claims held at that moment. NewStatus, Reason and NextCheckAt are then the
+	// fallback for when no row is usable (every one belongs to someone else).
+	Claim *ClaimRequest
 }
 
-// RecordCheck writes one bank check in ONE Postgres transaction: the check event,
-// the attempt counters, and — when the status changes — the update (guarded by the
-// expected IN_PROGRESS status) with its status-change event. If the transaction is
-// no longer IN_PROGRESS (a duplicate run of the task, a person settled it) nothing
-// is written and ErrInvalidTransition is returned, so nothing is recorded twice.
-func (s *Store) RecordCheck(ctx context.Context, c Check) error {
+// Recorded is what RecordCheck wrote.
+type Recorded struct {
+	Status Status // the status after the check
+	Reason string // its status_reason when it changed
+	// ClaimRefused is ClaimAlreadyClaimed or ClaimRaceLost when the payment
+	// the bank returned already confirmed another transaction.
+	ClaimRefused string
+}
+
+// RecordCheck writes one bank check in ONE Postgres transaction: the claim of
+// the movement that confirms it (if any), the check event, the attempt
+// counters, and — when the status changes — the update (guarded by the
+// expected IN_PROGRESS status) with its status-change event. If the transaction
+// is no longer IN_PROGRESS (a duplicate run of the task, a person settled it)
+// nothing is written and ErrInvalidTransition is returned, so nothing is
+// recorded twice.
+func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("record check: begin: %w", err)
+		return Recorded{}, fmt.Errorf("record check: begin: %w", err)
 	}
 	defer tx.Rollback()
 	status, createdAt, err := lockLive(ctx, tx, c.TransactionID)
 	if err != nil {
-		return err
+		return Recorded{}, err
 	}
 	if status != StatusInProgress {
-		return ErrInvalidTransition
+		return Recorded{}, ErrInvalidTransition
+	}
+	var rec Recorded
+	var claim *claimInfo
+	if c.Claim != nil {
+		if c.Metadata == nil {
+			c.Metadata = map[string]any{}
+		}
+		st, err := settle(ctx, tx, c.TransactionID, *c.Claim)
+		if err != nil {
+			return Recorded{}, err
+		}
+		c.Metadata["outcome"] = st.outcome
+		if st.status != StatusInProgress {
+			c.NewStatus, c.Reason, c.BankPayload, c.NextCheckAt = st.status, st.reason, st.payload, nil
+			claim = st.claim
+			rec.ClaimRefused = st.refused
+		}
 	}
 	old := StatusInProgress
 	if err := insertEvent(ctx, tx, c.TransactionID, EventInput{Old: &old, New: StatusInProgress, Reason: "bank_check",
 		ActorType: ActorExternal, ActorID: "banesco", Metadata: c.Metadata}); err != nil {
-		return err
+		return Recorded{}, err
 	}
 	attempt := 0
 	if c.CountsAttempt {
@@ -82,59 +115,113 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) error {
 		WHERE id = $1 AND status = 'IN_PROGRESS'`,
 		c.TransactionID, attempt, c.CheckedAt, c.NextCheckAt, c.NewStatus, reason, payload)
 	if err != nil {
-		return fmt.Errorf("record check: update: %w", err)
+		return Recorded{}, fmt.Errorf("record check: update: %w", err)
 	}
 	if c.NewStatus != StatusInProgress {
+		meta := map[string]any{"bank_status_code": c.Metadata["bank_status_code"]}
+		if claim != nil {
+			meta[restrictedKey] = claim
+		}
 		if err := insertEvent(ctx, tx, c.TransactionID, EventInput{Old: &old, New: c.NewStatus, Reason: c.Reason,
-			ActorType: ActorSystem, ActorID: "worker", Metadata: map[string]any{"bank_status_code": c.Metadata["bank_status_code"]}}); err != nil {
-			return err
+			ActorType: ActorSystem, ActorID: "worker", Metadata: meta}); err != nil {
+			return Recorded{}, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record check: commit: %w", err)
+		return Recorded{}, fmt.Errorf("record check: commit: %w", err)
 	}
+	rec.Status = c.NewStatus
 	if c.NewStatus != StatusInProgress {
+		rec.Reason = c.Reason
 		s.metrics.transition(StatusInProgress, c.NewStatus, c.CheckedAt.Sub(createdAt))
 	}
-	return nil
+	s.metrics.claimRefused(rec.ClaimRefused)
+	return rec, nil
+}
+
+// Change is a status change made by a person (PATCH) or the system.
+type Change struct {
+	ID        string   // our UUID
+	From      []Status // the statuses it may change from
+	To        Status
+	Reason    string
+	ActorType string
+	ActorID   string
+	Metadata  map[string]any
+	// ReleaseClaim frees the bank movements the transaction holds (a reviewer
+	// cancelling a wrongly confirmed transaction), recorded as its own event.
+	ReleaseClaim bool
 }
 
 // Transition changes the status from one of from to `to`, with its event, in one
 // Postgres transaction. It is the only way a person (PATCH) or the deadline
 // changes a status; the update is guarded so a concurrent change wins once.
-func (s *Store) Transition(ctx context.Context, id string, from []Status, to Status, reason, actorType, actorID string, meta map[string]any) (Status, error) {
+func (s *Store) Transition(ctx context.Context, ch Change) (Status, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("transition: begin: %w", err)
 	}
 	defer tx.Rollback()
-	status, createdAt, err := lockLive(ctx, tx, id)
+	status, createdAt, err := lockLive(ctx, tx, ch.ID)
 	if err != nil {
 		return "", err
 	}
-	allowed := false
-	for _, f := range from {
-		allowed = allowed || f == status
-	}
-	if !allowed {
+	if !slices.Contains(ch.From, status) {
 		return status, ErrInvalidTransition
 	}
 	var statusReason any
-	if reason != "" {
-		statusReason = reason
+	if ch.Reason != "" {
+		statusReason = ch.Reason
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE transactions SET status = $2, status_reason = $3, next_check_at = NULL, updated_at = now()
-		WHERE id = $1 AND status = $4`, id, to, statusReason, status); err != nil {
+		WHERE id = $1 AND status = $4`, ch.ID, ch.To, statusReason, status); err != nil {
 		return "", fmt.Errorf("transition: update: %w", err)
 	}
-	if err := insertEvent(ctx, tx, id, EventInput{Old: &status, New: to, Reason: reason, ActorType: actorType, ActorID: actorID, Metadata: meta}); err != nil {
+	if err := insertEvent(ctx, tx, ch.ID, EventInput{Old: &status, New: ch.To, Reason: ch.Reason, ActorType: ch.ActorType,
+		ActorID: ch.ActorID, Metadata: ch.Metadata}); err != nil {
 		return "", err
+	}
+	if ch.ReleaseClaim {
+		if _, err := releaseClaims(ctx, tx, ch.ID, ch.To, ch.ActorType, ch.ActorID, ch.Metadata["request_id"]); err != nil {
+			return "", err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("transition: commit: %w", err)
 	}
-	s.metrics.transition(status, to, s.now().Sub(createdAt))
+	s.metrics.transition(status, ch.To, s.now().Sub(createdAt))
 	return status, nil
+}
+
+// ErrNoClaim: the transaction holds no bank movement to release.
+var ErrNoClaim = errors.New("transaction: holds no claim")
+
+// ReleaseClaims frees the bank movements a CANCELED transaction still holds
+// (a reviewer who cancelled it first and releases later), with its event.
+func (s *Store) ReleaseClaims(ctx context.Context, id, actorID string, requestID any) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("release claims: begin: %w", err)
+	}
+	defer tx.Rollback()
+	status, _, err := lockLive(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if status != StatusCanceled {
+		return ErrInvalidTransition
+	}
+	n, err := releaseClaims(ctx, tx, id, status, ActorUser, actorID, requestID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNoClaim
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("release claims: commit: %w", err)
+	}
+	return nil
 }
 
 // Reopen puts a TO_REVIEW or UNKNOWN transaction back to IN_PROGRESS for a

@@ -122,13 +122,17 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	} else {
 		c.Metadata["outcome"] = verdict.Outcome.String()
 		switch verdict.Outcome {
-		case banesco.Confirmed:
-			h.metrics.check("confirmed")
-			c.NewStatus, c.Reason, c.BankPayload = transaction.StatusCompleted, "bank_confirmed", verdict.RawRow
+		case banesco.Confirmed, banesco.Ambiguous, banesco.AmountMismatch:
+			// Rows came back: which one may settle this transaction depends on
+			// the movements other transactions already hold, decided in the same
+			// Postgres transaction as the status change. If every row turns out
+			// to be someone else's, this is a "not found yet".
+			c.Claim = claimRequest(verdict, q.Amount == "")
+			retry = h.notYet(&c, t, attempt, "only payments that confirmed other transactions found at the bank")
 		case banesco.NotFound:
 			h.metrics.check("not_found")
 			retry = h.notYet(&c, t, attempt, "not found at the bank yet")
-		default: // AmountMismatch, Ambiguous, Rejected: a person decides
+		default: // Rejected: a person decides
 			h.metrics.check("review")
 			c.NewStatus, c.Reason, c.BankPayload = transaction.StatusToReview, verdict.Reason, verdict.RawRow
 			if verdict.Reason == banesco.ReasonDateRangeTooWide {
@@ -139,7 +143,7 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if c.NewStatus != transaction.StatusInProgress {
 		c.NextCheckAt = nil
 	}
-	err = h.store.RecordCheck(ctx, c)
+	rec, err := h.store.RecordCheck(ctx, c)
 	if errors.Is(err, transaction.ErrInvalidTransition) || errors.Is(err, transaction.ErrNotFound) {
 		log.Info().Msg("transaction changed during the check; nothing recorded")
 		return nil
@@ -147,7 +151,24 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("record check: %w", err)
 	}
-	log.Debug().Str("outcome", fmt.Sprint(c.Metadata["outcome"])).Str("status", string(c.NewStatus)).Int("attempt", attempt).Msg("bank check")
+	if c.Claim != nil {
+		switch rec.Status {
+		case transaction.StatusCompleted:
+			h.metrics.check("confirmed")
+		case transaction.StatusToReview:
+			h.metrics.check("review")
+		default:
+			h.metrics.check("not_found")
+		}
+		if rec.ClaimRefused != "" {
+			// Several claims for one payment can be a mistake or a fraud attempt.
+			log.Warn().Str("cause", rec.ClaimRefused).Msg("the payment found at the bank already confirmed another transaction")
+		}
+	}
+	if rec.Status != transaction.StatusInProgress {
+		retry = nil
+	}
+	log.Debug().Str("outcome", fmt.Sprint(c.Metadata["outcome"])).Str("status", string(rec.Status)).Int("attempt", attempt).Msg("bank check")
 	if retry != nil {
 		return retry
 	}
@@ -168,4 +189,16 @@ func (h *Handler) notYet(c *transaction.Check, t transaction.Transaction, attemp
 	c.NextCheckAt = &next
 	return &WaitError{Delay: next.Sub(c.CheckedAt),
 		Reason: fmt.Sprintf("%s after %d check(s); next check at %s", why, attempt, next.UTC().Format(time.RFC3339))}
+}
+
+// claimRequest turns the rows of a verdict into the claim the store decides on.
+func claimRequest(v banesco.Verdict, noAmount bool) *transaction.ClaimRequest {
+	conv := func(ms []banesco.Match) []transaction.Candidate {
+		out := make([]transaction.Candidate, len(ms))
+		for i, m := range ms {
+			out[i] = transaction.Candidate{Movement: transaction.Movement(m.Movement), Row: m.Raw, Reason: m.Reason}
+		}
+		return out
+	}
+	return &transaction.ClaimRequest{Matches: conv(v.Matches), NearMisses: conv(v.NearMisses), OneOnly: noAmount}
 }

@@ -94,9 +94,14 @@ func TestBankReplies(t *testing.T) {
 			p.Amount = "1239.99"
 			b.bank.AddPayment(p)
 		})},
-		{"two matching rows", transaction.BankBanesco, review("ambiguous_match", func(tx transaction.Transaction) {
-			b.bank.AddPayment(payment(tx))
-			b.bank.AddPayment(payment(tx))
+		{"two movements and no amount to tell them apart", transaction.BankBanesco, review("ambiguous_match", func(tx transaction.Transaction) {
+			if _, err := b.db.ExecContext(context.Background(), `UPDATE transactions SET amount = NULL WHERE id = $1`, tx.ID); err != nil {
+				panic(err)
+			}
+			p := payment(tx)
+			b.bank.AddPayment(p)
+			p.Amount = "99.00"
+			b.bank.AddPayment(p)
 		})},
 		{"VRN04 maintenance", transaction.BankMobileTransfer,
 			transient(banksandbox.Reply{HTTPStatus: http.StatusServiceUnavailable, StatusCode: "VRN04"}, "VRN04")},

@@ -63,7 +63,7 @@ type Verdict struct {
 	Row     *Row   // the matched CR row (Confirmed, AmountMismatch)
 	// RawRow is the matched row exactly as the bank sent it, to be stored as
 	// the bank payload. For Ambiguous it is a JSON array of the matching rows.
-	RawRow     json.RawMessage
+	RawRow json.RawMessage
 	// Matches are the CR rows that match the query in full (reference, date
 	// and, when the query has one, amount), in the bank's order, one per
 	// movement. NearMisses match the reference (and date) but not the amount,

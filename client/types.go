@@ -42,6 +42,17 @@ const (
 	TypeOther       TransactionType = "OTHER"
 )
 
+// Some status reasons (Transaction.StatusReason) a client app acts on.
+const (
+	ReasonBankConfirmed = "bank_confirmed"
+	// ReasonPaymentAlreadyClaimed: the bank's payment already confirmed
+	// another transaction (one payment confirms one transaction); TO_REVIEW.
+	ReasonPaymentAlreadyClaimed = "payment_already_claimed"
+	ReasonAmountMismatch        = "amount_mismatch"
+	ReasonAmbiguousMatch        = "ambiguous_match"
+	ReasonNotFoundByDeadline    = "not_found_by_deadline"
+)
+
 // Permissions a user may hold.
 const (
 	PermTransactionCreate = "transaction:create"
@@ -125,8 +136,11 @@ type Event struct {
 
 // Patch settles or cancels a transaction by hand.
 type Patch struct {
-	Status TransactionStatus `json:"status"` // StatusCompleted or StatusCanceled
-	Reason string            `json:"reason,omitempty"`
+	Status TransactionStatus `json:"status"`           // StatusCompleted or StatusCanceled
+	Reason string            `json:"reason,omitempty"` // required to cancel a COMPLETED transaction
+	// ReleaseClaim, with StatusCanceled, frees the bank payment the transaction
+	// holds so that another transaction may be confirmed by it.
+	ReleaseClaim bool `json:"release_claim,omitempty"`
 }
 
 // Page is one page of a list.

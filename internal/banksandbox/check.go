@@ -141,7 +141,35 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 			return // the caller gave up; nobody is left to answer
 		}
 	}
+	if !s.align(r) {
+		return // the caller gave up while the answer was held
+	}
 	s.answer(w, q)
+}
+
+// align holds the answer while Faults.AlignReplies is set: the first check to arrive opens a
+// window of that length, and every check arriving within it is answered when it closes. It
+// reports false when the caller went away meanwhile.
+func (s *Server) align(r *http.Request) bool {
+	s.mu.Lock()
+	period := s.faults.AlignReplies
+	now := s.now()
+	if period > 0 && !now.Before(s.alignAt) {
+		s.alignAt = now.Add(period)
+	}
+	release := s.alignAt
+	s.mu.Unlock()
+	if period <= 0 {
+		return true
+	}
+	timer := time.NewTimer(release.Sub(now))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // answer looks the query up and writes the bank's real reply.

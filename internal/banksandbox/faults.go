@@ -27,6 +27,12 @@ type Faults struct {
 	// TokenTTL, when positive, is the real lifetime of tokens issued from now on, shorter than
 	// the expires_in they announce: tokens expire early.
 	TokenTTL time.Duration
+	// AlignReplies, when positive, holds real answers in windows of this length: the first
+	// check opens a window and every check arriving within it is answered when it closes, so
+	// checks sent at different moments (our limiter spaces the checks of one reference a
+	// second or more apart) are answered in the same instant: what a test of two workers
+	// racing for one payment needs. Keep it below the client's timeout.
+	AlignReplies time.Duration
 }
 
 // faultsJSON is the admin form of Faults: snake_case, durations as Go duration strings.
@@ -39,6 +45,7 @@ type faultsJSON struct {
 	SlowDelay   string  `json:"slow_delay,omitempty"`
 	Malformed   float64 `json:"malformed"`
 	TokenTTL    string  `json:"token_ttl,omitempty"`
+	Align       string  `json:"align_replies,omitempty"`
 }
 
 // MarshalJSON writes f in the snake_case form of PUT /sandbox/faults.
@@ -53,7 +60,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		RateLimited: f.RateLimited, RetryAfter: str(f.RetryAfter),
 		ServerError: f.ServerError, Maintenance: f.Maintenance,
 		Slow: f.Slow, SlowDelay: str(f.SlowDelay),
-		Malformed: f.Malformed, TokenTTL: str(f.TokenTTL),
+		Malformed: f.Malformed, TokenTTL: str(f.TokenTTL), Align: str(f.AlignReplies),
 	})
 }
 
@@ -79,6 +86,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		ServerError: j.ServerError, Maintenance: j.Maintenance,
 		Slow: j.Slow, SlowDelay: dur("slow_delay", j.SlowDelay),
 		Malformed: j.Malformed, TokenTTL: dur("token_ttl", j.TokenTTL),
+		AlignReplies: dur("align_replies", j.Align),
 	}
 	return errors.Join(errs...)
 }
@@ -93,7 +101,7 @@ func (f Faults) validate() error {
 			return fmt.Errorf("%s %v: want a share between 0 and 1", name, share)
 		}
 	}
-	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.TokenTTL < 0 {
+	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.TokenTTL < 0 || f.AlignReplies < 0 {
 		return errors.New("durations must not be negative")
 	}
 	return nil

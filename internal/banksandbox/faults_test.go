@@ -183,3 +183,39 @@ func TestScriptsCountTowardLimits(t *testing.T) {
 		t.Fatalf("per-reference violations %d, want 1", got)
 	}
 }
+
+// TestAlignRepliesAnswersTogether: checks sent 400 ms apart within one window
+// are answered in the same instant, when the window the first one opened ends.
+func TestAlignRepliesAnswersTogether(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Now: time.Now, PerReferencePerMinute: 100, Faults: Faults{AlignReplies: time.Second}})
+	tok := b.token(t)
+	answered := make(chan time.Time, 2)
+	start := time.Now()
+	for i := range 2 {
+		time.Sleep(time.Duration(i) * 400 * time.Millisecond)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, b.url+qaCheckPath,
+				strings.NewReader(`{"dataRequest":{"transaction":{"referenceNumber":"123456","phoneNum":"584141234567","bankId":"0102","startDt":"2026-08-06"}}}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				answered <- time.Time{}
+				return
+			}
+			resp.Body.Close()
+			answered <- time.Now()
+		}()
+	}
+	a, c := <-answered, <-answered
+	if a.IsZero() || c.IsZero() {
+		t.Fatal("a check failed")
+	}
+	if gap := a.Sub(c).Abs(); gap > 100*time.Millisecond {
+		t.Errorf("answers %v apart, want the same instant", gap)
+	}
+	if held := a.Sub(start); held < 900*time.Millisecond {
+		t.Errorf("answered after %v, want the end of the 1 s window", held)
+	}
+}

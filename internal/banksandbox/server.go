@@ -129,6 +129,8 @@ type Server struct {
 	limits   *limiter
 	scripts  []*script
 	faults   Faults
+	// alignAt is when the answers held by Faults.AlignReplies are released.
+	alignAt  time.Time
 	rnd      *rand.Rand
 	quirk    uint64 // advances with every row written, to vary the quirks deterministically
 	faultSeq uint64 // advances with every server-error fault, to cycle its kinds

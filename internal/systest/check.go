@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/banesco-verifier/verifier/client"
+	"github.com/banesco-verifier/verifier/internal/banesco"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 	"github.com/banesco-verifier/verifier/tasks"
 )
@@ -93,9 +95,19 @@ func (c *Cluster) Counts(ctx context.Context) (map[string]int, error) {
 
 // WaitAll waits until `want` transactions are COMPLETED, or ctx ends.
 func (c *Cluster) WaitAll(ctx context.Context, want int) (map[string]int, error) {
+	return c.wait(ctx, want, false)
+}
+
+// WaitSettled waits until `want` transactions are COMPLETED and none is
+// IN_PROGRESS any more, or ctx ends.
+func (c *Cluster) WaitSettled(ctx context.Context, want int) (map[string]int, error) {
+	return c.wait(ctx, want, true)
+}
+
+func (c *Cluster) wait(ctx context.Context, want int, settled bool) (map[string]int, error) {
 	for {
 		counts, err := c.Counts(ctx)
-		if err == nil && counts["COMPLETED"] >= want {
+		if err == nil && counts["COMPLETED"] >= want && (!settled || counts["IN_PROGRESS"] == 0) {
 			return counts, nil
 		}
 		select {
@@ -111,7 +123,11 @@ type Report struct {
 	Counts               map[string]int
 	DuplicateTransitions int // status transitions recorded more than once
 	InProgressNoTask     int // IN_PROGRESS transactions without a live task
-	Sandbox              banksandbox.Stats
+	// MovementsConfirmedTwice counts bank movements that confirmed more than one
+	// COMPLETED transaction, read from the stored bank rows (not from the claims
+	// table, so it checks the rule rather than its mechanism).
+	MovementsConfirmedTwice int
+	Sandbox                 banksandbox.Stats
 }
 
 // Inspect gathers the invariants: duplicate transitions, orphan IN_PROGRESS rows,
@@ -150,15 +166,41 @@ func (c *Cluster) Inspect(ctx context.Context) (Report, error) {
 			r.InProgressNoTask++
 		}
 	}
+	if r.MovementsConfirmedTwice, err = MovementsConfirmedTwice(ctx, c.DB); err != nil {
+		return r, err
+	}
 	r.Sandbox, err = c.Stats(ctx)
 	return r, err
+}
+
+// MovementsConfirmedTwice reads the bank row of every COMPLETED transaction
+// (deleted ones too: a delete does not un-spend a payment), identifies its
+// movement as the bank client does, and counts movements behind more than one.
+func MovementsConfirmedTwice(ctx context.Context, db *sqlx.DB) (int, error) {
+	var payloads []json.RawMessage
+	if err := db.SelectContext(ctx, &payloads, `SELECT bank_payload FROM transactions WHERE status = 'COMPLETED' AND bank_payload IS NOT NULL`); err != nil {
+		return 0, err
+	}
+	seen := map[banesco.Movement]int{}
+	twice := 0
+	for _, p := range payloads {
+		m, ok := banesco.MovementOf(p)
+		if !ok {
+			continue
+		}
+		if seen[m]++; seen[m] == 2 {
+			twice++
+		}
+	}
+	return twice, nil
 }
 
 // String summarises a report for test logs and the closing note.
 func (r Report) String() string {
 	b, _ := json.Marshal(map[string]any{"counts": r.Counts, "duplicate_transitions": r.DuplicateTransitions,
-		"in_progress_without_task": r.InProgressNoTask, "bank_checks": r.Sandbox.Checks,
-		"violations": r.Sandbox.Violations, "token_requests": r.Sandbox.TokenRequests,
+		"in_progress_without_task": r.InProgressNoTask, "movements_confirmed_twice": r.MovementsConfirmedTwice,
+		"bank_checks": r.Sandbox.Checks,
+		"violations":  r.Sandbox.Violations, "token_requests": r.Sandbox.TokenRequests,
 		"max_per_reference_in_60s": r.Sandbox.MaxPerReferenceIn60s, "max_global_in_1s": r.Sandbox.MaxGlobalIn1s,
 		"replies_by_code": r.Sandbox.RepliesByCode})
 	return string(b)

@@ -38,19 +38,21 @@ type Options struct {
 
 // Cluster is the whole system as processes.
 type Cluster struct {
-	Opts      Options
-	PG        *Postgres
-	Redis     *Redis
-	DB        *sqlx.DB
-	DBURL     string
-	API       *Proc
-	APIURL    string
-	Workers   []*Proc
-	Sandbox   *Proc
-	BankURL   string
-	bin       string
-	workerEnv []string
-	token     string
+	Opts    Options
+	PG      *Postgres
+	Redis   *Redis
+	DB      *sqlx.DB
+	DBURL   string
+	API     *Proc
+	APIURL  string
+	Workers []*Proc
+	// WorkerMetrics are the workers' /metrics URLs, in the order of Workers.
+	WorkerMetrics []string
+	Sandbox       *Proc
+	BankURL       string
+	bin           string
+	workerEnv     []string
+	token         string
 	// Client is the public Go client (package client), logged in as the admin.
 	Client *client.Client
 }
@@ -183,6 +185,7 @@ func (c *Cluster) AddWorker() error {
 		return err
 	}
 	c.Workers = append(c.Workers, p)
+	c.WorkerMetrics = append(c.WorkerMetrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	return nil
 }
 

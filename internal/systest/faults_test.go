@@ -4,6 +4,7 @@ package systest
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,11 +17,17 @@ import (
 )
 
 // The fault suite (make test-faults): each scenario pushes n transactions through
-// real worker processes and breaks something in the middle. At the end every
-// transaction must be COMPLETED (every payment exists at the bank), no status
-// transition may be recorded twice, and the bank must have seen zero limit
-// violations.
-const n = 500
+// real worker processes and breaks something in the middle, plus `reuses`
+// transactions that claim a payment another one already claims (same
+// reference, another transaction_type). At the end one transaction per payment
+// is COMPLETED (every payment exists at the bank) and every other claim of it
+// TO_REVIEW payment_already_claimed, no bank movement confirmed two
+// transactions, no status transition was recorded twice, and the bank saw zero
+// limit violations.
+const (
+	n      = 500
+	reuses = n / 20
+)
 
 var (
 	binOnce sync.Once
@@ -70,11 +77,20 @@ func run(t *testing.T, s scenario) Report {
 		}
 	})
 	date := time.Now().In(time.FixedZone("VET", -4*3600)).Format(time.DateOnly)
-	bodies := make([]client.CreateTransaction, n)
+	bodies := make([]client.CreateTransaction, n, n+reuses)
 	payments := make([]banksandbox.Payment, n)
-	for i := range bodies {
+	for i := range bodies[:n] {
 		bodies[i], payments[i] = Payment(t.Name()[len("TestFault"):], i, date)
 	}
+	for i := 0; i < n; i += n / reuses {
+		// Interleaved with the others, so which claim of a payment is checked
+		// first is up to the workers.
+		reuse := bodies[i]
+		reuse.TransactionID += "-reuse"
+		reuse.TransactionType = client.TypeCommission
+		bodies = append(bodies, reuse)
+	}
+	rand.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
 	if err := c.AddPayments(ctx, payments); err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +109,25 @@ func run(t *testing.T, s scenario) Report {
 	<-injected
 	waitCtx, cancelWait := context.WithTimeout(ctx, s.wait)
 	defer cancelWait()
-	_, waitErr := c.WaitAll(waitCtx, n)
+	_, waitErr := c.WaitSettled(waitCtx, n)
 	r, err := c.Inspect(ctx)
 	if err != nil {
 		t.Fatalf("inspect: %v", err)
 	}
 	t.Logf("after %s (503s seen by clients: %d): %s", time.Since(start).Round(time.Second), unavailable, r)
 	if waitErr != nil {
-		t.Errorf("not every transaction completed: %v", waitErr)
+		t.Errorf("not every transaction settled: %v", waitErr)
+	}
+	if r.Counts["COMPLETED"] != n || r.Counts["TO_REVIEW"] != reuses {
+		t.Errorf("counts %v: want one COMPLETED per payment (%d) and every other claim TO_REVIEW (%d)", r.Counts, n, reuses)
+	}
+	var wrongReason int
+	if err := c.DB.GetContext(ctx, &wrongReason, `SELECT count(*) FROM transactions WHERE status = 'TO_REVIEW'
+		AND status_reason IS DISTINCT FROM 'payment_already_claimed'`); err != nil || wrongReason != 0 {
+		t.Errorf("%d TO_REVIEW transactions for another reason than payment_already_claimed (%v)", wrongReason, err)
+	}
+	if r.MovementsConfirmedTwice != 0 {
+		t.Errorf("%d bank movements confirmed two transactions", r.MovementsConfirmedTwice)
 	}
 	if r.DuplicateTransitions != 0 {
 		t.Errorf("%d status transitions were recorded twice", r.DuplicateTransitions)

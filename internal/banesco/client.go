@@ -3,11 +3,13 @@
 // transfer), and the interpretation of every reply quirk and status code into
 // a Verdict or a typed *Error.
 //
-// Every detail of the bank contract (/work/shared/bank-api.md) lives in this
+// Every detail of the bank contract (docs/bank.md) lives in this
 // package, so a difference found at certification is a one-place change.
-// The client never retries on its own except once after an authentication
-// rejection: the bank allows two checks per reference per minute, so when to
-// ask again is the caller's decision.
+// The client never re-sends a check the bank may have seen, except once after
+// an authentication rejection: the bank allows two checks per reference per
+// minute, so when to ask again is the caller's decision. Checks that never
+// reached the bank (the connection failed before the request was written) are
+// re-sent after short waits.
 package banesco
 
 import (
@@ -18,8 +20,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -43,7 +47,10 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("banesco: new client: %w", err)
 	}
-	hc := cfg.httpClient()
+	hc, err := cfg.httpClient()
+	if err != nil {
+		return nil, fmt.Errorf("banesco: new client: %w", err)
+	}
 	return &Client{
 		cfg:     cfg,
 		http:    hc,
@@ -112,12 +119,14 @@ func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, 
 	res := c.roundTrip(req, p)
 	elapsed := time.Since(t0)
 	c.metrics.observeCheck(res.label, elapsed)
+	c.metrics.setAvailable("check", KindOf(res.err) != KindTransient)
 
 	ev := log.Debug()
 	switch {
 	case res.verdict.Reason == ReasonDateRangeTooWide:
-		// 70005 means we built a bad query: our bug, someone must look.
-		ev = log.Error()
+		// 70005: the date range is too wide for the bank (or the day too
+		// busy); retried, and someone must look if it persists.
+		ev = log.Warn()
 	case res.err != nil:
 		ev = log.Warn().Err(res.err)
 	}
@@ -128,9 +137,35 @@ func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, 
 }
 
 // roundTrip performs the HTTP call and maps transport failures to transient
-// errors labelled timeout, network or canceled.
+// errors labelled timeout, network or canceled. A call that failed before its
+// request was written (connection refused, reset during the handshake) never
+// reached the bank, so it is sent again after each of ConnectRetries: the bank
+// has refused new connections from some egress ranges for a moment, and such a
+// retry costs nothing against its limits.
 func (c *Client) roundTrip(req *http.Request, p preparedQuery) result {
-	resp, err := c.http.Do(req)
+	var resp *http.Response
+	var err error
+	for i := 0; ; i++ {
+		var wrote atomic.Bool
+		trace := &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				wrote.Store(true)
+			}
+		}}
+		attempt := req.Clone(httptrace.WithClientTrace(req.Context(), trace))
+		attempt.Body = io.NopCloser(bytes.NewReader(p.body))
+		resp, err = c.http.Do(attempt)
+		if err == nil || wrote.Load() || i >= len(c.cfg.ConnectRetries) || req.Context().Err() != nil {
+			break
+		}
+		c.metrics.observeConnectRetry()
+		timer := time.NewTimer(c.cfg.ConnectRetries[i])
+		select {
+		case <-timer.C:
+		case <-req.Context().Done():
+			timer.Stop()
+		}
+	}
 	if err != nil {
 		return transportFailure("check request", err)
 	}

@@ -48,14 +48,19 @@ func TestTransportFailuresAreTransient(t *testing.T) {
 		cfg := bank.config()
 		cfg.CheckURL = dead.URL + qaCheckPath
 		cfg.Metrics = NewMetrics(reg)
+		cfg.ConnectRetries = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}
 		c := newTestClient(t, cfg)
 		_, err := c.Verify(ctxT(t), mobileQuery())
 		wantKind(t, err, KindTransient)
 		if !IsTransient(err) {
 			t.Error("IsTransient = false")
 		}
+		// Nothing reached the bank: tried three times, counted as one failed check.
 		if got := metricValue(t, reg, "bank_requests_total", map[string]string{"outcome": "network"}); got != 1 {
 			t.Errorf("bank_requests_total{network} = %v, want 1", got)
+		}
+		if got := metricValue(t, reg, "bank_connect_retries_total", nil); got != 2 {
+			t.Errorf("bank_connect_retries_total = %v, want 2", got)
 		}
 	})
 	t.Run("caller cancels", func(t *testing.T) {

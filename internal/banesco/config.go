@@ -1,9 +1,13 @@
 package banesco
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,9 +49,39 @@ type Config struct {
 	CheckURL     string // full check URL; a bare host gets the environment's default path
 	ClientID     string
 	ClientSecret string
-	GrantType    string // GrantClientCredentials (default) or GrantPassword
+	// GrantType is GrantPassword (default: every public integration uses it;
+	// the bank refuses client_credentials to most clients) or GrantClientCredentials.
+	GrantType string
 	Scope        string // optional, e.g. "CONSULTA DE TRANSACCIONES"
 	AccountID    string // merchant's 20-digit Banesco account, needed for ModeTransfer
+	// TransferBankID is the bankId sent with transfer queries (default
+	// "0134"; the bank's manual lists it as required). OmitTransferBankID
+	// leaves it out, as some older clients do.
+	TransferBankID     string
+	OmitTransferBankID bool
+	// DateMatch is DateMatchRange (default): a pago móvil query starts
+	// DateLookbackDays before the payment date and rows from then to today
+	// match, as the bank's startDt is the start of a range; or DateMatchExact:
+	// startDt is the payment date and only rows of that day match.
+	DateMatch string
+	// DateLookbackDays (default 1; NoDateLookback for 0): a customer may
+	// report the day after paying, and a payment just before midnight may be
+	// booked the next day.
+	DateLookbackDays int
+	NoDateLookback   bool
+	// Currency is what a row's currencyCode must be to confirm (default "BS");
+	// AnyCurrency skips the check.
+	Currency    string
+	AnyCurrency bool
+	// ConnectRetries are the waits before re-sending a check that never
+	// reached the bank (connection refused, reset before the request was
+	// written). Default 300ms, 900ms, 2s; NoConnectRetries turns them off.
+	ConnectRetries   []time.Duration
+	NoConnectRetries bool
+	// CAFile is a PEM file of extra certificate authorities to trust for the
+	// bank's hosts (QA has used a private CA), besides the system's.
+	// Verification is never turned off.
+	CAFile string
 	// Timeout bounds every HTTP call, token and check alike (default 10s).
 	Timeout time.Duration
 	// Device defaults to {Server, verifier, 10.0.0.1}.
@@ -60,7 +94,15 @@ type Config struct {
 	// Logger receives one line per bank call. It never sees tokens, secrets,
 	// phones or national ids; only the last digits of references.
 	Logger zerolog.Logger
+	// Now is the clock ("today" for date ranges); time.Now when nil.
+	Now func() time.Time
 }
+
+// Date matching modes of pago móvil queries.
+const (
+	DateMatchRange = "range"
+	DateMatchExact = "exact"
+)
 
 // withDefaults returns cfg with defaults filled in and validates it.
 func (cfg Config) withDefaults() (Config, error) {
@@ -71,7 +113,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("environment %q: want %q or %q", cfg.Environment, EnvironmentQA, EnvironmentProduction)
 	}
 	if cfg.GrantType == "" {
-		cfg.GrantType = GrantClientCredentials
+		cfg.GrantType = GrantPassword
 	}
 	if cfg.GrantType != GrantClientCredentials && cfg.GrantType != GrantPassword {
 		return cfg, fmt.Errorf("grant type %q: want %q or %q", cfg.GrantType, GrantClientCredentials, GrantPassword)
@@ -106,8 +148,48 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	if cfg.Device == (Device{}) {
-		cfg.Device = Device{Type: "Server", Description: "verifier", IPAddress: "10.0.0.1"}
+	if cfg.Device.Type == "" {
+		cfg.Device.Type = "Server"
+	}
+	if cfg.Device.Description == "" {
+		cfg.Device.Description = "verifier"
+	}
+	if cfg.Device.IPAddress == "" {
+		cfg.Device.IPAddress = "10.0.0.1"
+	}
+	if cfg.TransferBankID == "" {
+		cfg.TransferBankID = "0134"
+	}
+	if !isDigits(cfg.TransferBankID, 4, 4) {
+		return cfg, fmt.Errorf("transfer bank id %q: want 4 digits", cfg.TransferBankID)
+	}
+	switch cfg.DateMatch {
+	case "":
+		cfg.DateMatch = DateMatchRange
+	case DateMatchRange, DateMatchExact:
+	default:
+		return cfg, fmt.Errorf("date match %q: want %q or %q", cfg.DateMatch, DateMatchRange, DateMatchExact)
+	}
+	switch {
+	case cfg.NoDateLookback:
+		cfg.DateLookbackDays = 0
+	case cfg.DateLookbackDays == 0:
+		cfg.DateLookbackDays = 1
+	case cfg.DateLookbackDays < 0 || cfg.DateLookbackDays > 31:
+		return cfg, fmt.Errorf("date lookback %d days: want 0 to 31", cfg.DateLookbackDays)
+	}
+	if cfg.Currency == "" {
+		cfg.Currency = "BS"
+	}
+	cfg.Currency = strings.ToUpper(strings.TrimSpace(cfg.Currency))
+	if cfg.ConnectRetries == nil && !cfg.NoConnectRetries {
+		cfg.ConnectRetries = []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 2 * time.Second}
+	}
+	if cfg.NoConnectRetries {
+		cfg.ConnectRetries = nil
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return cfg, nil
 }
@@ -144,8 +226,9 @@ func isDigits(s string, minLen, maxLen int) bool {
 }
 
 // httpClient returns a copy of cfg.HTTPClient (or a fresh client) bounded by
-// cfg.Timeout, so a hung bank can never hold a worker forever.
-func (cfg Config) httpClient() *http.Client {
+// cfg.Timeout, so a hung bank can never hold a worker forever. With CAFile it
+// trusts those authorities too, on top of the system's.
+func (cfg Config) httpClient() (*http.Client, error) {
 	var hc http.Client
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
@@ -153,5 +236,40 @@ func (cfg Config) httpClient() *http.Client {
 	if hc.Timeout == 0 || hc.Timeout > cfg.Timeout {
 		hc.Timeout = cfg.Timeout
 	}
-	return &hc
+	if cfg.CAFile != "" {
+		pool, err := certPool(cfg.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		base, ok := hc.Transport.(*http.Transport)
+		if hc.Transport == nil {
+			base, ok = http.DefaultTransport.(*http.Transport), true
+		}
+		if !ok {
+			return nil, fmt.Errorf("CA file: the HTTP client's transport is not an *http.Transport")
+		}
+		t := base.Clone()
+		if t.TLSClientConfig == nil {
+			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		t.TLSClientConfig.RootCAs = pool
+		hc.Transport = t
+	}
+	return &hc, nil
+}
+
+// certPool is the system's roots plus the PEM certificates in file.
+func certPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", file)
+	}
+	return pool, nil
 }

@@ -72,7 +72,7 @@ func TestNewDefaults(t *testing.T) {
 		if c.cfg.CheckURL != tt.want {
 			t.Errorf("%s %s: CheckURL = %q, want %q", tt.env, tt.checkURL, c.cfg.CheckURL, tt.want)
 		}
-		if c.cfg.Timeout != 10*time.Second || c.cfg.GrantType != GrantClientCredentials || c.http.Timeout != 10*time.Second {
+		if c.cfg.Timeout != 10*time.Second || c.cfg.GrantType != GrantPassword || c.http.Timeout != 10*time.Second {
 			t.Errorf("defaults: timeout %s, grant %q, http timeout %s", c.cfg.Timeout, c.cfg.GrantType, c.http.Timeout)
 		}
 		if c.cfg.Device != (Device{Type: "Server", Description: "verifier", IPAddress: "10.0.0.1"}) {
@@ -123,6 +123,16 @@ func TestConfigFromEnv(t *testing.T) {
 			ClientID: "qa-id", ClientSecret: "qa-secret", GrantType: "password", Scope: "CONSULTA DE TRANSACCIONES",
 			AccountID: "01340000000000000000", Timeout: 3 * time.Second,
 		}},
+		{name: "what public integrations need", env: map[string]string{
+			"BANESCO_TRANSFER_BANK_ID": "none", "BANESCO_DATE_MATCH": "exact", "BANESCO_DATE_LOOKBACK_DAYS": "0",
+			"BANESCO_CURRENCY": "any", "BANESCO_CONNECT_RETRIES": "100ms,1s", "BANESCO_DEVICE_IP": "200.1.2.3",
+		}, want: Config{
+			Environment: "qa", TokenURL: "http://127.0.0.1:8090/token",
+			CheckURL: "http://127.0.0.1:8090/transactions/financial-account/transactions",
+			ClientID: "sandbox-client", ClientSecret: "sandbox-secret", AccountID: "01340000000000000000", Timeout: 10 * time.Second,
+			OmitTransferBankID: true, DateMatch: "exact", NoDateLookback: true, AnyCurrency: true,
+			ConnectRetries: []time.Duration{100 * time.Millisecond, time.Second}, Device: Device{IPAddress: "200.1.2.3"},
+		}},
 		{name: "production", env: prod, want: Config{
 			Environment: "production", TokenURL: "https://sso.bank/token", CheckURL: "https://api.bank",
 			ClientID: "prod-id", ClientSecret: "prod-secret", AccountID: testAccount, Timeout: 10 * time.Second,
@@ -134,6 +144,13 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "bad timeout", env: map[string]string{"BANESCO_TIMEOUT": "10"}, wantErr: "BANESCO_TIMEOUT"},
 		{name: "bad grant", env: map[string]string{"BANESCO_GRANT_TYPE": "implicit"}, wantErr: "BANESCO_GRANT_TYPE"},
 		{name: "bad account", env: map[string]string{"BANESCO_ACCOUNT_ID": "1340****8514"}, wantErr: "BANESCO_ACCOUNT_ID"},
+		{name: "bad transfer bank", env: map[string]string{"BANESCO_TRANSFER_BANK_ID": "134"}, wantErr: "BANESCO_TRANSFER_BANK_ID"},
+		{name: "bad date match", env: map[string]string{"BANESCO_DATE_MATCH": "day"}, wantErr: "BANESCO_DATE_MATCH"},
+		{name: "bad lookback", env: map[string]string{"BANESCO_DATE_LOOKBACK_DAYS": "-1"}, wantErr: "BANESCO_DATE_LOOKBACK_DAYS"},
+		{name: "bad currency", env: map[string]string{"BANESCO_CURRENCY": "B$"}, wantErr: "BANESCO_CURRENCY"},
+		{name: "bad connect retries", env: map[string]string{"BANESCO_CONNECT_RETRIES": "300"}, wantErr: "BANESCO_CONNECT_RETRIES"},
+		{name: "missing CA file", env: map[string]string{"BANESCO_CA_FILE": "/nonexistent/ca.pem"}, wantErr: "BANESCO_CA_FILE"},
+		{name: "bad device IP", env: map[string]string{"BANESCO_DEVICE_IP": "10.0.0"}, wantErr: "BANESCO_DEVICE_IP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

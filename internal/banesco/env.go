@@ -2,6 +2,9 @@ package banesco
 
 import (
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,10 +29,18 @@ const (
 //	BANESCO_PROD_API_URL       production check URL (required in production)
 //	BANESCO_PROD_CLIENT_ID     (required in production)
 //	BANESCO_PROD_CLIENT_SECRET (required in production)
-//	BANESCO_GRANT_TYPE         client_credentials (default) | password
+//	BANESCO_GRANT_TYPE         password (default) | client_credentials
 //	BANESCO_SCOPE              optional, e.g. "CONSULTA DE TRANSACCIONES"
 //	BANESCO_ACCOUNT_ID         merchant's 20-digit account (QA default 01340000000000000000)
 //	BANESCO_TIMEOUT            Go duration per HTTP call (default 10s)
+//	BANESCO_TRANSFER_BANK_ID   bankId of transfer queries (default 0134; "none" leaves it out)
+//	BANESCO_DATE_MATCH         range (default: startDt starts a range to today) | exact
+//	BANESCO_DATE_LOOKBACK_DAYS days before paid_on that a pago móvil query starts (default 1)
+//	BANESCO_CURRENCY           currencyCode a row must have to confirm (default BS; "any" skips)
+//	BANESCO_CONNECT_RETRIES    waits before re-sending a check that never reached the bank
+//	                           (default 300ms,900ms,2s; "none" turns them off)
+//	BANESCO_CA_FILE            PEM file of extra CAs to trust for the bank's hosts
+//	BANESCO_DEVICE_IP          device.ipAddress of every check: our egress IP (default 10.0.0.1)
 //
 // The QA defaults point at the local sandbox. The real hosts (bank-api.md) are:
 //
@@ -102,6 +113,51 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if cfg.AccountID != "" && !isDigits(cfg.AccountID, 20, 20) {
 		return Config{}, fmt.Errorf("BANESCO_ACCOUNT_ID must be exactly 20 digits (got %d characters)", len(cfg.AccountID))
 	}
+	if err := transferBankFromEnv(&cfg, getenv("BANESCO_TRANSFER_BANK_ID")); err != nil {
+		return Config{}, err
+	}
+	cfg.DateMatch = getenv("BANESCO_DATE_MATCH")
+	if cfg.DateMatch != "" && cfg.DateMatch != DateMatchRange && cfg.DateMatch != DateMatchExact {
+		return Config{}, fmt.Errorf("BANESCO_DATE_MATCH %q: want range or exact", cfg.DateMatch)
+	}
+	if raw := getenv("BANESCO_DATE_LOOKBACK_DAYS"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 || n > 31 {
+			return Config{}, fmt.Errorf("BANESCO_DATE_LOOKBACK_DAYS %q: want 0 to 31", raw)
+		}
+		cfg.DateLookbackDays, cfg.NoDateLookback = n, n == 0
+	}
+	switch raw := strings.TrimSpace(getenv("BANESCO_CURRENCY")); {
+	case strings.EqualFold(raw, "any"):
+		cfg.AnyCurrency = true
+	case raw != "" && !isLetters(raw):
+		return Config{}, fmt.Errorf("BANESCO_CURRENCY %q: want a currency code such as BS, or any", raw)
+	default:
+		cfg.Currency = raw
+	}
+	if raw := getenv("BANESCO_CONNECT_RETRIES"); raw != "" {
+		if raw == "none" {
+			cfg.NoConnectRetries = true
+		} else {
+			waits, err := durations(raw)
+			if err != nil {
+				return Config{}, fmt.Errorf("BANESCO_CONNECT_RETRIES %q: %v (or none)", raw, err)
+			}
+			cfg.ConnectRetries = waits
+		}
+	}
+	if f := getenv("BANESCO_CA_FILE"); f != "" {
+		if _, err := certPool(f); err != nil {
+			return Config{}, fmt.Errorf("BANESCO_CA_FILE: %w", err)
+		}
+		cfg.CAFile = f
+	}
+	if ip := getenv("BANESCO_DEVICE_IP"); ip != "" {
+		if net.ParseIP(ip) == nil {
+			return Config{}, fmt.Errorf("BANESCO_DEVICE_IP %q: want an IP address", ip)
+		}
+		cfg.Device.IPAddress = ip
+	}
 	if raw := getenv("BANESCO_TIMEOUT"); raw != "" {
 		d, err := time.ParseDuration(raw)
 		if err != nil || d <= 0 {
@@ -112,4 +168,44 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		cfg.Timeout = defaultTimeout
 	}
 	return cfg, nil
+}
+
+// transferBankFromEnv reads BANESCO_TRANSFER_BANK_ID: 4 digits, "none", or unset (0134).
+func transferBankFromEnv(cfg *Config, raw string) error {
+	switch {
+	case raw == "":
+	case raw == "none":
+		cfg.OmitTransferBankID = true
+	case isDigits(raw, 4, 4):
+		cfg.TransferBankID = raw
+	default:
+		return fmt.Errorf("BANESCO_TRANSFER_BANK_ID %q: want 4 digits or none", raw)
+	}
+	return nil
+}
+
+// durations parses "300ms,900ms,2s": each positive, at most a minute.
+func durations(raw string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, part := range strings.Split(raw, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 || d > time.Minute {
+			return nil, fmt.Errorf("want positive Go durations up to 1m, comma-separated")
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// isLetters reports whether s is 1 to 8 ASCII letters.
+func isLetters(s string) bool {
+	if len(s) == 0 || len(s) > 8 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') {
+			return false
+		}
+	}
+	return true
 }

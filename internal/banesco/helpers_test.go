@@ -137,8 +137,15 @@ func (b *fakeBank) config() Config {
 	}
 }
 
+// testToday is "now" for every test client and sandbox: 2026-08-06 in
+// Venezuela, the contract sample's date, so date ranges are deterministic.
+var testToday = time.Date(2026, 8, 6, 15, 0, 0, 0, venezuela)
+
 func newTestClient(t *testing.T, cfg Config) *Client {
 	t.Helper()
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return testToday }
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -219,6 +226,9 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 			}
 			if h := m.GetHistogram(); h != nil {
 				return float64(h.GetSampleCount())
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
 			}
 			return m.GetCounter().GetValue()
 		}

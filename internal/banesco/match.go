@@ -54,6 +54,7 @@ const (
 	ReasonAmountUnreadable = "amount_unreadable"
 	ReasonAmbiguousMatch   = "ambiguous_match"
 	ReasonDateRangeTooWide = "date_range_too_wide"
+	ReasonCurrencyMismatch = "currency_mismatch"
 )
 
 // Verdict is the bank's answer to one Verify, already interpreted.
@@ -182,21 +183,33 @@ func padBankText(s string) string {
 	return s
 }
 
-// refMatches compares references by digits, right-aligned on the queried
-// tail. Mobile: the row's last len(tail) digits (zero padded if shorter) must
-// equal the 6-digit tail. Transfer: the whole numbers must be equal once
-// leading zeros are ignored. Non-digit references never match.
+// refMatches compares references by digits. Transfer: the whole numbers must
+// be equal once leading zeros are ignored. Mobile: the bank was asked by the
+// last 6 digits, and its row carries the full reference, which must agree with
+// everything the client typed: equal once leading zeros are ignored, or one a
+// suffix of the other over at least 6 digits (the bank drops zero padding, so
+// the shorter one is padded back to 6). A row whose full reference contradicts
+// the typed one ("9955123456" typed, "4455123456" booked) never matches, even
+// though both end in the queried 123456. Non-digit references never match.
 func refMatches(rowRef string, p preparedQuery) bool {
 	if !isDigits(rowRef, 1, 64) {
 		return false
 	}
-	if p.mode == ModeMobile {
-		if len(rowRef) < len(p.tail) {
-			rowRef = strings.Repeat("0", len(p.tail)-len(rowRef)) + rowRef
-		}
-		return rowRef[len(rowRef)-len(p.tail):] == p.tail
+	row, typed := stripZeros(rowRef), stripZeros(p.typed)
+	if row == typed {
+		return true
 	}
-	return stripZeros(rowRef) == stripZeros(p.tail)
+	if p.mode != ModeMobile {
+		return false
+	}
+	short, long := row, typed
+	if len(short) > len(long) {
+		short, long = long, short
+	}
+	if len(short) < mobileRefDigits {
+		short = strings.Repeat("0", mobileRefDigits-len(short)) + short
+	}
+	return len(long) >= len(short) && strings.HasSuffix(long, short)
 }
 
 func stripZeros(s string) string {
@@ -214,10 +227,14 @@ func dayOf(rowDate string) string {
 	return rowDate
 }
 
-// dateMatches compares the row date with the queried one, tolerating a time
-// suffix.
-func dateMatches(rowDate, want string) bool {
-	return dayOf(rowDate) == want
+// dateMatches reports whether the row was booked within [from, to], tolerating
+// a time suffix. Dates compare as text: both are YYYY-MM-DD.
+func dateMatches(rowDate, from, to string) bool {
+	d := dayOf(rowDate)
+	if _, err := time.Parse(time.DateOnly, d); err != nil {
+		return false
+	}
+	return d >= from && d <= to
 }
 
 // match applies bank-api.md §4 to the rows of a 200 reply. A CR row whose
@@ -235,7 +252,7 @@ func match(rows []json.RawMessage, p preparedQuery) Verdict {
 		if !ok || d.row.TrnType != "CR" || !refMatches(d.row.ReferenceNumber, p) {
 			continue
 		}
-		if p.mode == ModeMobile && !dateMatches(d.row.TrnDate, p.date) {
+		if p.mode == ModeMobile && !dateMatches(d.row.TrnDate, p.from, p.to) {
 			continue
 		}
 		m := Match{Movement: d.movement(), Row: d.row, Raw: append(json.RawMessage(nil), d.raw...)}
@@ -249,6 +266,9 @@ func match(rows []json.RawMessage, p preparedQuery) Verdict {
 			m.Reason = ReasonAmountUnreadable
 		case p.hasAmt && d.cents != p.cents:
 			m.Reason = ReasonAmountMismatch
+		case p.currency != "" && !strings.EqualFold(d.row.CurrencyCode, p.currency):
+			// Our reference in another currency (or none): not a payment in bolívars.
+			m.Reason = ReasonCurrencyMismatch
 		}
 		if m.Reason == "" {
 			v.Matches = append(v.Matches, m)

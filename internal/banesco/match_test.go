@@ -42,6 +42,7 @@ func TestQuirksAndMatching(t *testing.T) {
 	transfer := transferQuery()
 	noAmount := func(q Query) Query { q.Amount = ""; return q }
 	withRef := func(q Query, ref string) Query { q.Reference = ref; return q }
+	withDate := func(q Query, d string) Query { q.Date = d; return q }
 	tests := []struct {
 		name       string
 		query      Query
@@ -76,7 +77,21 @@ func TestQuirksAndMatching(t *testing.T) {
 		{name: "mobile: reference with letters", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `"A123456"`})}, wantOut: NotFound},
 		{name: "mobile: empty reference", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `""`})}, wantOut: NotFound},
 		{name: "mobile: missing reference", query: mobile, rows: []string{row(map[string]string{"referenceNumber": `-`})}, wantOut: NotFound},
-		{name: "mobile: other date", query: mobile, rows: []string{row(map[string]string{"trnDate": `"2026-08-05"`})}, wantOut: NotFound},
+		// The query starts the day before paid_on and rows run to today (2026-08-06).
+		{name: "mobile: booked before the range", query: mobile, rows: []string{row(map[string]string{"trnDate": `"2026-08-04"`})}, wantOut: NotFound},
+		{name: "mobile: reported the day after paying", query: mobile, rows: []string{row(map[string]string{"trnDate": `"2026-08-05"`})}, wantOut: Confirmed,
+			check: func(t *testing.T, r *Row) { eq(t, "TrnDate", r.TrnDate, "2026-08-05") }},
+		{name: "mobile: booked the day after paid_on", query: withDate(mobile, "2026-08-05"), rows: []string{row(map[string]string{"trnDate": `"2026-08-06"`})}, wantOut: Confirmed},
+		{name: "mobile: booked after today", query: mobile, rows: []string{row(map[string]string{"trnDate": `"2026-08-07"`})}, wantOut: NotFound},
+		{name: "mobile: unreadable date", query: mobile, rows: []string{row(map[string]string{"trnDate": `"06/08/2026"`})}, wantOut: NotFound},
+		// The row's full reference must agree with every digit the client typed.
+		{name: "mobile: full reference contradicts the typed one", query: withRef(mobile, "9955123456"), rows: []string{row(map[string]string{"referenceNumber": `"4455123456"`})}, wantOut: NotFound},
+		{name: "mobile: typed only the last digits", query: withRef(mobile, "123456"), rows: []string{row(map[string]string{"referenceNumber": `"4455123456"`})}, wantOut: Confirmed},
+		{name: "mobile: typed more digits than the bank shows", query: withRef(mobile, "99004455123456"), rows: []string{row(map[string]string{"referenceNumber": `"4455123456"`})}, wantOut: Confirmed},
+		{name: "mobile: same tail, one digit more that differs", query: withRef(mobile, "5123456"), rows: []string{row(map[string]string{"referenceNumber": `"4123456"`})}, wantOut: NotFound},
+		{name: "currency other than BS", query: mobile, rows: []string{row(map[string]string{"currencyCode": `"USD"`})}, wantOut: AmountMismatch, wantReason: "currency_mismatch"},
+		{name: "currency missing", query: mobile, rows: []string{row(map[string]string{"currencyCode": `-`})}, wantOut: AmountMismatch, wantReason: "currency_mismatch"},
+		{name: "currency lower case", query: mobile, rows: []string{row(map[string]string{"currencyCode": `" bs"`})}, wantOut: Confirmed},
 		{name: "mobile: date with time suffix", query: mobile, rows: []string{row(map[string]string{"trnDate": `"2026-08-06T00:00:00"`})}, wantOut: Confirmed},
 		{name: "transfer: whole reference ignoring padding", query: withRef(transfer, "000987654321"), rows: []string{row(map[string]string{"referenceNumber": `"987654321"`})}, wantOut: Confirmed},
 		{name: "transfer: padded reply", query: withRef(transfer, "987654321"), rows: []string{row(map[string]string{"referenceNumber": `"0000987654321"`})}, wantOut: Confirmed},

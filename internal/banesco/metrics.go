@@ -15,6 +15,9 @@ type Metrics struct {
 	duration       prometheus.Histogram
 	tokens         *prometheus.CounterVec
 	authRejections *prometheus.CounterVec
+	connectRetries prometheus.Counter
+	tokenRefusals  *prometheus.CounterVec
+	available      *prometheus.GaugeVec
 }
 
 // NewMetrics creates the bank metrics and registers them on reg (nil: not
@@ -27,6 +30,9 @@ type Metrics struct {
 //	bank_request_duration_seconds           one observation per check call
 //	bank_token_requests_total{result}       result: "ok" | "error"
 //	bank_auth_rejections_total{http_status} 401/403 answers to checks
+//	bank_connect_retries_total              checks re-sent because the first try never reached the bank
+//	bank_token_refusals_total{error}        token requests the bank refused (unauthorized_client, invalid_client, …)
+//	bank_available{part}                    1 when the last call got a real answer, 0 when it did not; part: token, check
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -46,8 +52,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "bank_auth_rejections_total",
 			Help: "Checks the bank rejected for authentication (401/403), by HTTP status.",
 		}, []string{"http_status"}),
+		connectRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bank_connect_retries_total",
+			Help: "Checks sent again because the connection failed before the request reached the bank.",
+		}),
+		tokenRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bank_token_refusals_total",
+			Help: "Token requests the bank refused, by OAuth error (unauthorized_client: the grant type is not enabled for this client).",
+		}, []string{"error"}),
+		available: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bank_available",
+			Help: "1 when the last token request (part=token) or check (part=check) got a real answer from the bank, 0 when it failed (refused token, maintenance, 5xx, unreachable).",
+		}, []string{"part"}),
 	}
 	if reg != nil {
+		m.connectRetries = register(reg, m.connectRetries)
+		m.tokenRefusals = register(reg, m.tokenRefusals)
+		m.available = register(reg, m.available)
 		m.requests = register(reg, m.requests)
 		m.duration = register(reg, m.duration)
 		m.tokens = register(reg, m.tokens)
@@ -94,4 +115,35 @@ func (m *Metrics) observeAuthRejection(httpStatus int) {
 		return
 	}
 	m.authRejections.WithLabelValues(strconv.Itoa(httpStatus)).Inc()
+}
+
+func (m *Metrics) observeConnectRetry() {
+	if m != nil {
+		m.connectRetries.Inc()
+	}
+}
+
+func (m *Metrics) observeTokenRefusal(code string) {
+	if m == nil {
+		return
+	}
+	switch code {
+	case "unauthorized_client", "invalid_client", "invalid_grant", "unsupported_grant_type", "invalid_scope":
+	default:
+		code = "other" // bounded label set
+	}
+	m.tokenRefusals.WithLabelValues(code).Inc()
+}
+
+// setAvailable records whether the bank's token endpoint or check endpoint
+// answered for real.
+func (m *Metrics) setAvailable(part string, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.available.WithLabelValues(part).Set(v)
 }

@@ -23,6 +23,7 @@ const (
 	codeInvalidInput2 = "VDE02"
 	codeBadCreds      = "VRN01"
 	codeMaintenance   = "VRN04"
+	codeMaintenance2  = "CRT503" // also maintenance, seen in the bank's nightly window
 	codeRateLimited   = "VRN05"
 	codeUnavailable   = "VRN06"
 )
@@ -32,7 +33,7 @@ const (
 var knownCodes = map[string]bool{
 	codeOK: true, codeNoResults: true, codeRangeTooWide: true,
 	codeInvalidInput1: true, codeInvalidInput2: true, codeBadCreds: true,
-	codeMaintenance: true, codeRateLimited: true, codeUnavailable: true,
+	codeMaintenance: true, codeMaintenance2: true, codeRateLimited: true, codeUnavailable: true,
 }
 
 // errMalformed marks a reply we could not read; it is always transient.
@@ -73,8 +74,9 @@ func interpret(status int, header http.Header, body []byte, p preparedQuery) res
 	}
 
 	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		// VRN01, or a missing/expired token (401 in QA, 403 in production, no envelope).
+	case status == http.StatusUnauthorized || status == http.StatusForbidden || code == codeBadCreds:
+		// A missing/expired token (401 in QA, 403 in production, no envelope),
+		// or VRN01 in the envelope, whatever HTTP status carries it.
 		r := fail(KindAuth, errors.New("check rejected the access token"))
 		r.authRejected = true
 		return r
@@ -111,9 +113,11 @@ func interpret(status int, header http.Header, body []byte, p preparedQuery) res
 		return result{verdict: v, label: label}
 	case code == "":
 		return fail(KindTransient, fmt.Errorf("bank answered HTTP %d without a status code", status))
+	case code == codeMaintenance || code == codeMaintenance2:
+		return fail(KindTransient, fmt.Errorf("bank in maintenance (%s on HTTP %d)", code, status))
 	default:
-		// VRN04 maintenance, VRN06 unavailable, 500/503/504 and anything new:
-		// conservative, ask again later.
+		// VRN06 unavailable, 500/503/504 and anything new: conservative, ask
+		// again later.
 		return fail(KindTransient, fmt.Errorf("bank answered %s on HTTP %d", clip(code), status))
 	}
 }

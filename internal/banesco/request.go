@@ -38,7 +38,7 @@ type Query struct {
 	Reference string // digits as the customer typed them (6..20)
 	Phone     string // payer phone, 04141234567 (mobile only)
 	BankID    string // payer bank code, 4 digits (mobile only)
-	Date      string // payment date YYYY-MM-DD, Venezuela time (mobile only)
+	Date      string // payment date (paid_on) YYYY-MM-DD, Venezuela time (mobile only)
 	Amount    string // "" for none, else a decimal such as "1240.00"
 }
 
@@ -82,12 +82,19 @@ type transactionJSON struct {
 // preparedQuery is a validated Query plus what matching needs.
 type preparedQuery struct {
 	mode   Mode
-	tail   string // reference digits to compare right-aligned
-	date   string // mobile only
+	tail   string // the referenceNumber sent: last 6 digits (mobile) or the whole reference
+	typed  string // every digit the client typed, for the full-reference comparison
+	from   string // mobile: rows booked from this day…
+	to     string // …to this one (YYYY-MM-DD) match
 	cents  int64
 	hasAmt bool
-	body   []byte
+	// currency a matching row must carry; "" accepts any.
+	currency string
+	body     []byte
 }
+
+// venezuela is the bank's day boundary (UTC−4, no DST).
+var venezuela = time.FixedZone("VET", -4*60*60)
 
 // prepare validates q and builds the request body. Errors are KindInvalidQuery
 // (or KindConfig for a missing merchant account) and never echo the phone.
@@ -96,6 +103,10 @@ func (c *Client) prepare(q Query) (preparedQuery, error) {
 	ref := strings.TrimSpace(q.Reference)
 	if !isDigits(ref, 6, 20) {
 		return p, invalidQuery("reference must be 6 to 20 digits")
+	}
+	p.typed = ref
+	if !c.cfg.AnyCurrency {
+		p.currency = c.cfg.Currency
 	}
 	if q.Amount != "" {
 		cents, err := parseCents(q.Amount)
@@ -119,15 +130,26 @@ func (c *Client) prepare(q Query) (preparedQuery, error) {
 		if !isDigits(bank, 1, 4) {
 			return p, invalidQuery("bank id must be up to 4 digits")
 		}
-		if _, err := time.Parse(time.DateOnly, q.Date); err != nil {
+		paid, err := time.Parse(time.DateOnly, q.Date)
+		if err != nil {
 			return p, invalidQuery("date must be YYYY-MM-DD")
 		}
 		p.tail = ref[len(ref)-mobileRefDigits:]
-		p.date = q.Date
+		p.from, p.to = q.Date, q.Date
+		if c.cfg.DateMatch == DateMatchRange {
+			// startDt opens a range that runs to today at the bank: start a
+			// little earlier (a customer reporting the day after paying) and
+			// accept rows up to today (a payment booked after midnight).
+			p.from = paid.AddDate(0, 0, -c.cfg.DateLookbackDays).Format(time.DateOnly)
+			p.to = c.cfg.Now().In(venezuela).Format(time.DateOnly)
+			if p.to < q.Date {
+				p.to = q.Date // our clock behind the client's: never exclude the day they named
+			}
+		}
 		tx.ReferenceNumber = p.tail
 		tx.PhoneNum = phone
 		tx.BankID = padBank(bank)
-		tx.StartDt = q.Date
+		tx.StartDt = p.from
 	case ModeTransfer:
 		if c.cfg.AccountID == "" {
 			return p, &Error{Kind: KindConfig, Err: fmt.Errorf("transfer check needs the merchant account (BANESCO_ACCOUNT_ID)")}
@@ -135,6 +157,9 @@ func (c *Client) prepare(q Query) (preparedQuery, error) {
 		p.tail = ref
 		tx.ReferenceNumber = ref
 		tx.AccountID = c.cfg.AccountID
+		if !c.cfg.OmitTransferBankID {
+			tx.BankID = c.cfg.TransferBankID // required by the bank's manual; still no startDt
+		}
 	default:
 		return p, invalidQuery(fmt.Sprintf("unknown mode %d", int(q.Mode)))
 	}

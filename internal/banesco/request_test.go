@@ -10,27 +10,41 @@ func TestRequestBodyExactShape(t *testing.T) {
 	tests := []struct {
 		name  string
 		query Query
+		cfg   func(*Config)
 		want  string
 	}{
 		{
 			name:  "mobile sends last 6 digits, 58 phone, bank, date and amount literal, no account",
 			query: Query{Mode: ModeMobile, Reference: "0012345123456", Phone: "04143125566", BankID: "0102", Date: "2026-08-06", Amount: "1240"},
-			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"123456","phoneNum":"584143125566","bankId":"0102","startDt":"2026-08-06","amount":1240.00}}}`,
+			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"123456","phoneNum":"584143125566","bankId":"0102","startDt":"2026-08-05","amount":1240.00}}}`,
 		},
 		{
 			name:  "mobile without amount, short bank code padded",
 			query: Query{Mode: ModeMobile, Reference: "123456", Phone: "0414 312 5566", BankID: "134", Date: "2026-08-06"},
-			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"123456","phoneNum":"584143125566","bankId":"0134","startDt":"2026-08-06"}}}`,
+			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"123456","phoneNum":"584143125566","bankId":"0134","startDt":"2026-08-05"}}}`,
 		},
 		{
 			name:  "transfer sends whole reference and account, never a date or phone",
 			query: Query{Mode: ModeTransfer, Reference: "000987654321", Phone: "04143125566", BankID: "0134", Date: "2026-08-06", Amount: "1240.1"},
-			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"000987654321","accountId":"` + testAccount + `","amount":1240.10}}}`,
+			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"000987654321","bankId":"0134","accountId":"` + testAccount + `","amount":1240.10}}}`,
+		},
+		{
+			name:  "transfer without bankId, as older clients",
+			query: Query{Mode: ModeTransfer, Reference: "987654"},
+			cfg:   func(c *Config) { c.OmitTransferBankID = true },
+			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"987654","accountId":"` + testAccount + `"}}}`,
+		},
+		{
+			name:  "mobile, exact date match, device IP configured",
+			query: Query{Mode: ModeMobile, Reference: "123456", Phone: "04143125566", BankID: "0102", Date: "2026-08-06"},
+			cfg:   func(c *Config) { c.DateMatch = DateMatchExact; c.Device.IPAddress = "200.1.2.3" },
+			want: `{"dataRequest":{"device":{"type":"Server","description":"verifier","ipAddress":"200.1.2.3"},"securityAuth":{"sessionId":""}` +
+				`,"transaction":{"referenceNumber":"123456","phoneNum":"584143125566","bankId":"0102","startDt":"2026-08-06"}}}`,
 		},
 		{
 			name:  "transfer without amount",
 			query: Query{Mode: ModeTransfer, Reference: "987654"},
-			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"987654","accountId":"` + testAccount + `"}}}`,
+			want:  `{"dataRequest":{` + device + `,"transaction":{"referenceNumber":"987654","bankId":"0134","accountId":"` + testAccount + `"}}}`,
 		},
 	}
 	for _, tt := range tests {
@@ -38,7 +52,11 @@ func TestRequestBodyExactShape(t *testing.T) {
 			t.Parallel()
 			bank := newFakeBank(t)
 			bank.check = func(int64, capturedCheck) reply { return reply{status: 200, body: noResults} }
-			c := newTestClient(t, bank.config())
+			cfg := bank.config()
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
+			c := newTestClient(t, cfg)
 			if _, err := c.Verify(ctxT(t), tt.query); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}

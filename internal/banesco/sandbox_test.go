@@ -22,7 +22,7 @@ type sandboxBundle struct {
 
 func setupSandbox(t *testing.T, flavor string, mutate func(*banksandbox.Config, *Config)) sandboxBundle {
 	t.Helper()
-	bcfg := banksandbox.Config{Flavor: flavor, MaxRPS: 1000}
+	bcfg := banksandbox.Config{Flavor: flavor, MaxRPS: 1000, Now: func() time.Time { return testToday }}
 	env := EnvironmentQA
 	checkPath := qaCheckPath
 	if flavor == banksandbox.FlavorProduction {
@@ -181,7 +181,7 @@ func TestSandboxExpiredTokensRefreshOnce(t *testing.T) {
 
 func TestSandboxGrants(t *testing.T) {
 	t.Parallel()
-	refuse := func(b *banksandbox.Config, c *Config) { b.RefuseClientCredentials = true }
+	refuse := func(b *banksandbox.Config, c *Config) { b.RefuseClientCredentials = true; c.GrantType = GrantClientCredentials }
 	t.Run("client_credentials refused", func(t *testing.T) {
 		t.Parallel()
 		sb := setupSandbox(t, banksandbox.FlavorQA, refuse)

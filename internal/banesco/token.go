@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -89,11 +90,33 @@ func newTokenCache(cfg Config, hc *http.Client, m *Metrics) *tokenCache {
 		fetch = func() (*oauth2.Token, error) { return cc.Token(ctx) }
 	}
 	secret := cfg.ClientSecret
+	log := cfg.Logger.With().Str("component", "banesco").Str("grant_type", cfg.GrantType).Logger()
+	var failing atomic.Bool // logs once when tokens stop coming, once when they come back
 	c := &tokenCache{now: time.Now, fetch: tokenSourceFunc(func() (*oauth2.Token, error) {
 		tok, err := fetch()
 		m.observeToken(err)
 		if err != nil {
-			return nil, tokenError(err, secret)
+			terr := tokenError(err, secret)
+			var e *Error
+			refused := errors.As(terr, &e) && e.Kind == KindAuth
+			if refused {
+				m.observeTokenRefusal(e.StatusCode)
+			}
+			m.setAvailable("token", false)
+			if !failing.Swap(true) {
+				ev := log.Error().Err(terr)
+				if refused && e.StatusCode == "unauthorized_client" {
+					// The one misconfiguration every integration meets first.
+					ev.Msg("the bank refuses this grant type for our client (unauthorized_client): set BANESCO_GRANT_TYPE=password; checks wait until a token is obtained")
+				} else {
+					ev.Msg("no bank token: checks wait until one is obtained")
+				}
+			}
+			return nil, terr
+		}
+		m.setAvailable("token", true)
+		if failing.Swap(false) {
+			log.Info().Msg("bank token obtained again; checks resume")
 		}
 		return tok, nil
 	})}

@@ -118,6 +118,21 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		s.writeReply(w, reply)
 		return
 	}
+	s.mu.Lock()
+	maintenance, inWindow := s.inMaintenance(now)
+	rangeOnce := s.faults.RangeTooWideOnce && reference != "" && !s.rangeSeen[reference]
+	if rangeOnce {
+		s.rangeSeen[reference] = true
+	}
+	s.mu.Unlock()
+	if inWindow {
+		s.writeReply(w, Reply{HTTPStatus: http.StatusServiceUnavailable, StatusCode: maintenance})
+		return
+	}
+	if rangeOnce {
+		s.writeRangeTooWide(w)
+		return
+	}
 
 	switch kind, f := s.drawFault(); kind {
 	case faultRateLimited:
@@ -179,6 +194,13 @@ func (s *Server) answer(w http.ResponseWriter, q query) {
 		s.writeReply(w, Reply{HTTPStatus: http.StatusBadRequest, StatusCode: "VDE01"})
 		return
 	}
+	if q.mobile() && isDate(q.StartDt) {
+		today := s.now().In(venezuela)
+		if q.StartDt < today.AddDate(0, 0, -s.cfg.MaxRangeDays).Format(time.DateOnly) {
+			s.writeRangeTooWide(w)
+			return
+		}
+	}
 	rows, mobile := s.lookup(q)
 	if len(rows) == 0 {
 		s.writeNoResults(w)
@@ -198,21 +220,24 @@ func (s *Server) lookup(q query) ([]storedPayment, bool) {
 			!bankCode.MatchString(q.BankID) || !isDate(q.StartDt) {
 			return nil, mobile
 		}
-	} else if !isDigits(ref) || q.StartDt != "" {
-		// The bank reads a date on a transfer query as a different search and finds nothing.
+	} else if !isDigits(ref) || q.StartDt != "" || (q.BankID != "0134" && !s.cfg.TransferWithoutBankID) {
+		// The bank reads a date on a transfer query as a different search and finds nothing;
+		// its manual lists bankId 0134 as required.
 		return nil, mobile
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	// startDt opens a range that runs to today: rows booked on later days come back too.
+	today := now.In(venezuela).Format(time.DateOnly)
 	var rows []storedPayment
 	for _, p := range s.payments {
 		if p.never || now.Before(p.visibleFrom) {
 			continue
 		}
 		if mobile && p.Mode == ModeMobile && referenceTail(p.Reference, 6) == ref &&
-			p.Phone == q.PhoneNum && p.BankID == q.BankID && p.Date == q.StartDt ||
+			p.Phone == q.PhoneNum && p.BankID == q.BankID && p.Date >= q.StartDt && p.Date <= today ||
 			!mobile && p.Mode == ModeTransfer && trimZeros(p.Reference) == trimZeros(ref) &&
 				p.AccountID == q.AccountID {
 			rows = append(rows, p)

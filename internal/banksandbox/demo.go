@@ -36,7 +36,8 @@ func (s *Server) registerDemo(q query, now time.Time) {
 		CustomerIDBen: "V-12345678",
 	}
 	if mobile {
-		p.Mode, p.Phone, p.BankID, p.Date = ModeMobile, q.PhoneNum, q.BankID, q.StartDt
+		// Booked today: startDt only opens the range the bank searches.
+		p.Mode, p.Phone, p.BankID, p.Date = ModeMobile, q.PhoneNum, q.BankID, max(q.StartDt, now.In(venezuela).Format(time.DateOnly))
 		p.Concept = "Pago Movil"
 	} else {
 		p.Mode, p.AccountID, p.BankID = ModeTransfer, q.AccountID, "0134"

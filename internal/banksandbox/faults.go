@@ -33,6 +33,17 @@ type Faults struct {
 	// second or more apart) are answered in the same instant: what a test of two workers
 	// racing for one payment needs. Keep it below the client's timeout.
 	AlignReplies time.Duration
+	// MaintenanceFor, when set, starts a maintenance window of this length at the moment the
+	// faults are set: every check is answered MaintenanceCode (default CRT503, on HTTP 503)
+	// until it ends, as the bank does in its nightly window.
+	MaintenanceFor  time.Duration
+	MaintenanceCode string
+	// RangeTooWideOnce answers the first check of every reference 70005 (date range too
+	// wide), as a busy account does now and then; later checks are answered normally.
+	RangeTooWideOnce bool
+	// TokenRefusal, when set to an OAuth error (unauthorized_client, invalid_client), refuses
+	// every token request with it: a client the bank disabled, until the fault is cleared.
+	TokenRefusal string
 }
 
 // faultsJSON is the admin form of Faults: snake_case, durations as Go duration strings.
@@ -46,6 +57,10 @@ type faultsJSON struct {
 	Malformed   float64 `json:"malformed"`
 	TokenTTL    string  `json:"token_ttl,omitempty"`
 	Align       string  `json:"align_replies,omitempty"`
+	MaintFor    string  `json:"maintenance_for,omitempty"`
+	MaintCode   string  `json:"maintenance_code,omitempty"`
+	RangeOnce   bool    `json:"range_too_wide_once,omitempty"`
+	TokenRefuse string  `json:"token_refusal,omitempty"`
 }
 
 // MarshalJSON writes f in the snake_case form of PUT /sandbox/faults.
@@ -61,6 +76,8 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		ServerError: f.ServerError, Maintenance: f.Maintenance,
 		Slow: f.Slow, SlowDelay: str(f.SlowDelay),
 		Malformed: f.Malformed, TokenTTL: str(f.TokenTTL), Align: str(f.AlignReplies),
+		MaintFor: str(f.MaintenanceFor), MaintCode: f.MaintenanceCode,
+		RangeOnce: f.RangeTooWideOnce, TokenRefuse: f.TokenRefusal,
 	})
 }
 
@@ -86,7 +103,9 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		ServerError: j.ServerError, Maintenance: j.Maintenance,
 		Slow: j.Slow, SlowDelay: dur("slow_delay", j.SlowDelay),
 		Malformed: j.Malformed, TokenTTL: dur("token_ttl", j.TokenTTL),
-		AlignReplies: dur("align_replies", j.Align),
+		AlignReplies:   dur("align_replies", j.Align),
+		MaintenanceFor: dur("maintenance_for", j.MaintFor), MaintenanceCode: j.MaintCode,
+		RangeTooWideOnce: j.RangeOnce, TokenRefusal: j.TokenRefuse,
 	}
 	return errors.Join(errs...)
 }
@@ -101,8 +120,18 @@ func (f Faults) validate() error {
 			return fmt.Errorf("%s %v: want a share between 0 and 1", name, share)
 		}
 	}
-	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.TokenTTL < 0 || f.AlignReplies < 0 {
+	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.TokenTTL < 0 || f.AlignReplies < 0 || f.MaintenanceFor < 0 {
 		return errors.New("durations must not be negative")
+	}
+	switch f.MaintenanceCode {
+	case "", "CRT503", "VRN04":
+	default:
+		return fmt.Errorf("maintenance code %q: want CRT503 or VRN04", f.MaintenanceCode)
+	}
+	switch f.TokenRefusal {
+	case "", "unauthorized_client", "invalid_client":
+	default:
+		return fmt.Errorf("token refusal %q: want unauthorized_client or invalid_client", f.TokenRefusal)
 	}
 	return nil
 }
@@ -115,6 +144,57 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
+	s.maintenanceUntil = time.Time{}
+	if f.MaintenanceFor > 0 {
+		s.maintenanceUntil = s.now().Add(f.MaintenanceFor)
+	}
+}
+
+// inMaintenance reports the maintenance code to answer now, if any: the window started by
+// Faults.MaintenanceFor, or the daily Config.MaintenanceWindow. Callers hold s.mu.
+func (s *Server) inMaintenance(now time.Time) (string, bool) {
+	code := s.faults.MaintenanceCode
+	if code == "" {
+		code = "CRT503"
+	}
+	if now.Before(s.maintenanceUntil) {
+		return code, true
+	}
+	if w := s.cfg.MaintenanceWindow; w.set() && w.contains(now) {
+		return code, true
+	}
+	return "", false
+}
+
+// DailyWindow is a time of day range in Venezuela time, such as 02:00-06:00.
+type DailyWindow struct {
+	Start, End time.Duration // since midnight
+}
+
+func (w DailyWindow) set() bool { return w.Start != w.End }
+
+// contains reports whether t falls in the window (which may cross midnight).
+func (w DailyWindow) contains(t time.Time) bool {
+	t = t.In(venezuela)
+	since := time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute + time.Duration(t.Second())*time.Second
+	if w.Start < w.End {
+		return since >= w.Start && since < w.End
+	}
+	return since >= w.Start || since < w.End
+}
+
+// ParseDailyWindow reads "02:00-06:00".
+func ParseDailyWindow(s string) (DailyWindow, error) {
+	a, b, ok := strings.Cut(s, "-")
+	start, err1 := time.Parse("15:04", strings.TrimSpace(a))
+	end, err2 := time.Parse("15:04", strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil {
+		return DailyWindow{}, fmt.Errorf("window %q: want HH:MM-HH:MM", s)
+	}
+	at := func(t time.Time) time.Duration {
+		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+	}
+	return DailyWindow{Start: at(start), End: at(end)}, nil
 }
 
 // Reply is a scripted answer to one check. HTTPStatus 0 means "answer normally", which lets a

@@ -209,7 +209,7 @@ func transferPayment() Payment {
 
 // transferQuery queries transferPayment with the whole reference, zero-padded.
 func transferQuery() map[string]any {
-	return map[string]any{"referenceNumber": "0987654321", "accountId": merchant, "amount": "50.50"}
+	return map[string]any{"referenceNumber": "0987654321", "bankId": "0134", "accountId": merchant, "amount": "50.50"}
 }
 
 // wantStatus fails unless res has HTTP status want.

@@ -9,15 +9,16 @@ import (
 
 // statusDescs is the bank's wording for its status codes.
 var statusDescs = map[string]string{
-	"200":   "OK",
-	"70001": "Consulta sin resultados",
-	"70005": "Rango de fechas excede el permitido",
-	"VDE01": "Datos de entrada inválidos",
-	"VDE02": "Formato de solicitud inválido",
-	"VRN01": "Credenciales inválidas",
-	"VRN04": "Servicio en mantenimiento",
-	"VRN05": "Ha excedido el límite de consultas permitidas",
-	"VRN06": "Servicio no disponible",
+	"200":    "OK",
+	"70001":  "Consulta sin resultados",
+	"70005":  "Rango de fechas excede el permitido",
+	"VDE01":  "Datos de entrada inválidos",
+	"VDE02":  "Formato de solicitud inválido",
+	"VRN01":  "Credenciales inválidas",
+	"VRN04":  "Servicio en mantenimiento",
+	"CRT503": "Servicio no disponible por mantenimiento",
+	"VRN05":  "Ha excedido el límite de consultas permitidas",
+	"VRN06":  "Servicio no disponible",
 }
 
 // envelope is the bank's reply, for hits and misses alike.
@@ -77,6 +78,15 @@ func (s *Server) writeNoResults(w http.ResponseWriter) {
 		httpStatus = http.StatusBadRequest
 	}
 	s.writeReply(w, Reply{HTTPStatus: httpStatus, StatusCode: "70001"})
+}
+
+// writeRangeTooWide writes 70005 on the flavor's HTTP status (as 70001).
+func (s *Server) writeRangeTooWide(w http.ResponseWriter) {
+	httpStatus := http.StatusOK
+	if s.cfg.Flavor == FlavorProduction {
+		httpStatus = http.StatusBadRequest
+	}
+	s.writeReply(w, Reply{HTTPStatus: httpStatus, StatusCode: "70005"})
 }
 
 // writeMalformed writes the start of a valid reply and stops mid-value, as a proxy that cut

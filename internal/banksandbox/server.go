@@ -1,5 +1,5 @@
 // Package banksandbox is a stand-in for the bank's "Confirmación de Transacciones" API
-// (docs: /work/shared/bank-api.md). It implements the bank side of the contract — the Keycloak
+// (docs/bank.md). It implements the bank side of the contract — the Keycloak
 // token endpoint, the check endpoint with both query modes, the reply quirks, the rate limits
 // and the failure modes — so that the bank client and the verifier can be tested end to end
 // without the bank, and so that the product can be demonstrated locally.
@@ -54,6 +54,16 @@ type Config struct {
 	Demo bool
 	// SettleAfter is how long after its first query a demo payment becomes findable (default 15s).
 	SettleAfter time.Duration
+	// TransferWithoutBankID accepts transfer queries that carry no bankId. By default the
+	// sandbox is as strict as the bank's manual: a transfer query without bankId "0134"
+	// finds nothing (70001).
+	TransferWithoutBankID bool
+	// MaxRangeDays is how far back a pago móvil startDt may go (default 31 days): an older
+	// one answers 70005, date range too wide.
+	MaxRangeDays int
+	// MaintenanceWindow answers every check with the maintenance code inside this daily
+	// window (Venezuela time); zero means none.
+	MaintenanceWindow DailyWindow
 	// Faults are the initial fault shares; SetFaults changes them later.
 	Faults Faults
 	// Now is the clock (default time.Now). Tests inject one to move through the windows.
@@ -88,6 +98,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SettleAfter <= 0 {
 		c.SettleAfter = 15 * time.Second
+	}
+	if c.MaxRangeDays <= 0 {
+		c.MaxRangeDays = 31
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -130,11 +143,15 @@ type Server struct {
 	scripts  []*script
 	faults   Faults
 	// alignAt is when the answers held by Faults.AlignReplies are released.
-	alignAt  time.Time
-	rnd      *rand.Rand
-	quirk    uint64 // advances with every row written, to vary the quirks deterministically
-	faultSeq uint64 // advances with every server-error fault, to cycle its kinds
-	stats    Stats
+	alignAt time.Time
+	// maintenanceUntil ends the window started by Faults.MaintenanceFor.
+	maintenanceUntil time.Time
+	// rangeSeen are the references already answered 70005 by Faults.RangeTooWideOnce.
+	rangeSeen map[string]bool
+	rnd       *rand.Rand
+	quirk     uint64 // advances with every row written, to vary the quirks deterministically
+	faultSeq  uint64 // advances with every server-error fault, to cycle its kinds
+	stats     Stats
 }
 
 // New returns a Server for cfg. It panics if cfg is invalid (see Config.Validate), since a bad
@@ -145,11 +162,18 @@ func New(cfg Config) *Server {
 	}
 	cfg = cfg.withDefaults()
 	return &Server{
-		cfg:      cfg,
-		demoSeen: make(map[string]bool),
-		tokens:   make(map[string]time.Time),
-		limits:   newLimiter(),
-		faults:   cfg.Faults,
+		cfg:       cfg,
+		demoSeen:  make(map[string]bool),
+		rangeSeen: make(map[string]bool),
+		tokens:    make(map[string]time.Time),
+		limits:    newLimiter(),
+		faults:    cfg.Faults,
+		maintenanceUntil: func() time.Time {
+			if cfg.Faults.MaintenanceFor > 0 {
+				return cfg.Now().Add(cfg.Faults.MaintenanceFor)
+			}
+			return time.Time{}
+		}(),
 		// A fixed seed makes a run with fault shares reproducible.
 		rnd:   rand.New(rand.NewPCG(1, 2)),
 		stats: newStats(),

@@ -59,6 +59,18 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	s.mu.Lock()
+	refusal := s.faults.TokenRefusal
+	s.mu.Unlock()
+	if refusal != "" && s.validClient(clientID, secret) || refusal != "" && s.validClient(form.Get("username"), form.Get("password")) {
+		status := http.StatusBadRequest
+		if refusal == "invalid_client" {
+			status = http.StatusUnauthorized
+		}
+		writeJSON(w, status, oauthError{Error: refusal, ErrorDescription: "Client disabled (sandbox fault)"})
+		return
+	}
+
 	switch grant {
 	case "client_credentials":
 		if !s.validClient(clientID, secret) {

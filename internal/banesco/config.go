@@ -52,8 +52,8 @@ type Config struct {
 	// GrantType is GrantPassword (default: every public integration uses it;
 	// the bank refuses client_credentials to most clients) or GrantClientCredentials.
 	GrantType string
-	Scope        string // optional, e.g. "CONSULTA DE TRANSACCIONES"
-	AccountID    string // merchant's 20-digit Banesco account, needed for ModeTransfer
+	Scope     string // optional, e.g. "CONSULTA DE TRANSACCIONES"
+	AccountID string // merchant's 20-digit Banesco account, needed for ModeTransfer
 	// TransferBankID is the bankId sent with transfer queries (default
 	// "0134"; the bank's manual lists it as required). OmitTransferBankID
 	// leaves it out, as some older clients do.

@@ -181,7 +181,10 @@ func TestSandboxExpiredTokensRefreshOnce(t *testing.T) {
 
 func TestSandboxGrants(t *testing.T) {
 	t.Parallel()
-	refuse := func(b *banksandbox.Config, c *Config) { b.RefuseClientCredentials = true; c.GrantType = GrantClientCredentials }
+	refuse := func(b *banksandbox.Config, c *Config) {
+		b.RefuseClientCredentials = true
+		c.GrantType = GrantClientCredentials
+	}
 	t.Run("client_credentials refused", func(t *testing.T) {
 		t.Parallel()
 		sb := setupSandbox(t, banksandbox.FlavorQA, refuse)

@@ -101,7 +101,7 @@ func setup(t *testing.T, o options) *env {
 			t.Fatalf("bank client: %v", err)
 		}
 		limiter := verify.NewLimiter(rdb, 100, 2, nil)
-		handler := verify.NewHandler(e.store, bank, limiter, []time.Duration{time.Second}, nil, log)
+		handler := verify.NewHandler(e.store, bank, limiter, verify.Policy{Schedule: []time.Duration{time.Second}}, nil, log)
 		sweeper := verify.NewSweeper(e.store, sched, queue, time.Minute, nil, log)
 		srv := verify.NewServer(rdb, verify.ServerOptions{Concurrency: 2, PollInterval: 100 * time.Millisecond,
 			ShutdownTimeout: 5 * time.Second, Logger: log})

@@ -128,7 +128,8 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	limiter := verify.NewLimiter(rdb, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
 	scheduler := verify.NewScheduler(queue, inspector, limiter.PerTransactionSpacing())
-	handler := verify.NewHandler(store, bank, limiter, cfg.VerifySchedule, vm, log)
+	handler := verify.NewHandler(store, bank, limiter, verify.Policy{Schedule: cfg.VerifySchedule,
+		OutageBackoff: cfg.VerifyOutageBackoff, RangeTooWideReviewAfter: cfg.VerifyRangeTooWideReviewAfter}, vm, log)
 	sweeper := verify.NewSweeper(store, scheduler, queue, cfg.SweepInterval, vm, log)
 
 	srv := verify.NewServer(rdb, verify.ServerOptions{

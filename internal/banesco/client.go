@@ -97,7 +97,15 @@ func (c *Client) checkWithToken(ctx context.Context, p preparedQuery, log zerolo
 	}
 	tok, err := c.tokens.token()
 	if err != nil {
-		log.Error().Err(err).Msg("bank token request failed")
+		log.Debug().Err(err).Msg("no bank token; the check was not sent")
+		var e *Error
+		if errors.As(err, &e) {
+			cp := *e
+			cp.Token = true
+			err = &cp
+		} else {
+			err = &Error{Kind: KindTransient, Token: true, Err: err}
+		}
 		return result{err: err}, nil
 	}
 	return c.check(ctx, tok, p, log), tok
@@ -228,4 +236,11 @@ func parseRetryAfter(v string) time.Duration {
 		return floor
 	}
 	return d
+}
+
+// MaintenanceUntil reports whether t falls in the bank's known maintenance
+// window (BANESCO_MAINTENANCE_WINDOW) and when it ends: checks due then wait
+// for its end instead of asking a bank that is down.
+func (c *Client) MaintenanceUntil(t time.Time) (time.Time, bool) {
+	return c.cfg.MaintenanceWindow.Until(t)
 }

@@ -96,6 +96,8 @@ type Config struct {
 	Logger zerolog.Logger
 	// Now is the clock ("today" for date ranges); time.Now when nil.
 	Now func() time.Time
+	// MaintenanceWindow is the bank's known nightly window; empty by default.
+	MaintenanceWindow Window
 }
 
 // Date matching modes of pago móvil queries.
@@ -272,4 +274,43 @@ func certPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", file)
 	}
 	return pool, nil
+}
+
+// Window is a daily time range in Venezuela time, such as 02:00-06:00 (it may
+// cross midnight). The zero Window is empty.
+type Window struct {
+	Start, End time.Duration // since midnight, Venezuela time
+}
+
+// ParseWindow reads "HH:MM-HH:MM".
+func ParseWindow(s string) (Window, error) {
+	a, b, ok := strings.Cut(s, "-")
+	start, err1 := time.Parse("15:04", strings.TrimSpace(a))
+	end, err2 := time.Parse("15:04", strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || start.Equal(end) {
+		return Window{}, fmt.Errorf("want HH:MM-HH:MM (Venezuela time), e.g. 02:00-06:00")
+	}
+	since := func(t time.Time) time.Duration {
+		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+	}
+	return Window{Start: since(start), End: since(end)}, nil
+}
+
+// Until reports whether t is inside the window and, if so, when it ends.
+func (w Window) Until(t time.Time) (time.Time, bool) {
+	if w.Start == w.End {
+		return time.Time{}, false
+	}
+	local := t.In(venezuela)
+	midnight := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, venezuela)
+	since := local.Sub(midnight)
+	switch {
+	case w.Start < w.End && since >= w.Start && since < w.End:
+		return midnight.Add(w.End), true
+	case w.Start > w.End && since >= w.Start:
+		return midnight.Add(24*time.Hour + w.End), true
+	case w.Start > w.End && since < w.End:
+		return midnight.Add(w.End), true
+	}
+	return time.Time{}, false
 }

@@ -41,6 +41,8 @@ const (
 //	                           (default 300ms,900ms,2s; "none" turns them off)
 //	BANESCO_CA_FILE            PEM file of extra CAs to trust for the bank's hosts
 //	BANESCO_DEVICE_IP          device.ipAddress of every check: our egress IP (default 10.0.0.1)
+//	BANESCO_MAINTENANCE_WINDOW the bank's nightly window, Venezuela time, e.g. 02:00-06:00
+//	                           (default none): checks due in it wait for its end
 //
 // The QA defaults point at the local sandbox. The real hosts (bank-api.md) are:
 //
@@ -157,6 +159,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("BANESCO_DEVICE_IP %q: want an IP address", ip)
 		}
 		cfg.Device.IPAddress = ip
+	}
+	if raw := getenv("BANESCO_MAINTENANCE_WINDOW"); raw != "" {
+		w, err := ParseWindow(raw)
+		if err != nil {
+			return Config{}, fmt.Errorf("BANESCO_MAINTENANCE_WINDOW %q: %v", raw, err)
+		}
+		cfg.MaintenanceWindow = w
 	}
 	if raw := getenv("BANESCO_TIMEOUT"); raw != "" {
 		d, err := time.ParseDuration(raw)

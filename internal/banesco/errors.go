@@ -54,7 +54,10 @@ type Error struct {
 	HTTPStatus int           // HTTP status of the bank reply, 0 when there was none
 	StatusCode string        // bank statusCode (or OAuth error code), "" when unknown
 	RetryAfter time.Duration // only for KindRateLimited; at least one second
-	Err        error         // underlying cause, already scrubbed of secrets
+	// Token: the failure is the token endpoint's (refused, failing, or the
+	// client backing off from it), so no check was sent to the bank.
+	Token bool
+	Err   error // underlying cause, already scrubbed of secrets
 }
 
 // Error implements error.
@@ -113,4 +116,11 @@ func IsTransient(err error) bool {
 	default:
 		return false
 	}
+}
+
+// NoCheckSent reports whether err happened before any check reached the bank:
+// there was no token to send one with.
+func NoCheckSent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Token
 }

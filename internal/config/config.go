@@ -38,15 +38,19 @@ type Config struct {
 	LoginMaxFailures   int // failed logins per IP+email per window
 	LoginFailureWindow time.Duration
 
-	WorkerConcurrency     int
-	VerifyDeadline        time.Duration
-	VerifySchedule        []time.Duration
-	SweepInterval         time.Duration
-	BanescoMaxRPS         int
-	BanescoPerTxPerMinute int
-	WorkerPollInterval    time.Duration
-	WorkerShutdownTimeout time.Duration
-	MonitoringReadOnly    bool
+	WorkerConcurrency int
+	VerifyDeadline    time.Duration
+	VerifySchedule    []time.Duration
+	// VerifyOutageBackoff: waits after checks in a row that got no real answer.
+	VerifyOutageBackoff []time.Duration
+	// VerifyRangeTooWideReviewAfter: 70005 answers in a row before review.
+	VerifyRangeTooWideReviewAfter int
+	SweepInterval                 time.Duration
+	BanescoMaxRPS                 int
+	BanescoPerTxPerMinute         int
+	WorkerPollInterval            time.Duration
+	WorkerShutdownTimeout         time.Duration
+	MonitoringReadOnly            bool
 }
 
 // Getenv is the lookup Load uses; tests pass a map's lookup instead of os.Getenv.
@@ -78,15 +82,17 @@ func Load(getenv Getenv) (Config, error) {
 		LoginMaxFailures:   p.int("LOGIN_MAX_FAILURES", 5, 1, 1000),
 		LoginFailureWindow: p.duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
 
-		WorkerConcurrency:     p.int("WORKER_CONCURRENCY", 20, 1, 10_000),
-		VerifyDeadline:        p.duration("VERIFY_DEADLINE", 24*time.Hour),
-		VerifySchedule:        p.durations("VERIFY_SCHEDULE", "30s,1m,2m,5m,10m,30m,1h"),
-		SweepInterval:         p.duration("SWEEP_INTERVAL", time.Minute),
-		BanescoMaxRPS:         p.int("BANESCO_MAX_RPS", 50, 1, 100_000),
-		BanescoPerTxPerMinute: p.int("BANESCO_PER_TRANSACTION_PER_MINUTE", 2, 1, 60),
-		WorkerPollInterval:    p.duration("WORKER_POLL_INTERVAL", time.Second),
-		WorkerShutdownTimeout: p.duration("WORKER_SHUTDOWN_TIMEOUT", 15*time.Second),
-		MonitoringReadOnly:    p.bool("MONITORING_READ_ONLY", false),
+		WorkerConcurrency:             p.int("WORKER_CONCURRENCY", 20, 1, 10_000),
+		VerifyDeadline:                p.duration("VERIFY_DEADLINE", 24*time.Hour),
+		VerifySchedule:                p.durations("VERIFY_SCHEDULE", "30s,1m,2m,5m,10m,30m,1h"),
+		VerifyOutageBackoff:           p.durations("VERIFY_OUTAGE_BACKOFF", "10s,30s,1m,2m,5m"),
+		VerifyRangeTooWideReviewAfter: p.int("VERIFY_RANGE_TOO_WIDE_REVIEW_AFTER", 3, 1, 100),
+		SweepInterval:                 p.duration("SWEEP_INTERVAL", time.Minute),
+		BanescoMaxRPS:                 p.int("BANESCO_MAX_RPS", 50, 1, 100_000),
+		BanescoPerTxPerMinute:         p.int("BANESCO_PER_TRANSACTION_PER_MINUTE", 2, 1, 60),
+		WorkerPollInterval:            p.duration("WORKER_POLL_INTERVAL", time.Second),
+		WorkerShutdownTimeout:         p.duration("WORKER_SHUTDOWN_TIMEOUT", 15*time.Second),
+		MonitoringReadOnly:            p.bool("MONITORING_READ_ONLY", false),
 	}
 	if p.err != nil {
 		return Config{}, p.err

@@ -68,6 +68,10 @@ type Transaction struct {
 	CreatedAt          time.Time        `db:"created_at"`
 	UpdatedAt          time.Time        `db:"updated_at"`
 	DeletedAt          sql.NullTime     `db:"deleted_at"`
+	// BankFailures counts the checks in a row that got no real answer from the
+	// bank; RangeTooWide the 70005 answers in a row.
+	BankFailures int `db:"bank_failures"`
+	RangeTooWide int `db:"range_too_wide"`
 }
 
 // Customer is the payer as the client app gave it (normalised).

@@ -39,7 +39,12 @@ type Check struct {
 	NextCheckAt   *time.Time // when the next check is due (nil for final statuses)
 	BankPayload   json.RawMessage
 	Metadata      map[string]any // bank status code, latency, attempt…
-	CountsAttempt bool           // false for checks the bank refused to answer (429)
+	CountsAttempt bool           // false for checks the bank refused to answer (429), or did not answer
+	// Unanswered: the bank gave no real answer (maintenance, 5xx, timeout):
+	// counted in bank_failures, reset by the next real answer.
+	Unanswered bool
+	// RangeTooWide: the bank answered 70005; counted in range_too_wide.
+	RangeTooWide bool
 	// Claim, when the bank returned rows, lets RecordCheck decide with the
 	// claims held at that moment. NewStatus, Reason and NextCheckAt are then the
 	// fallback for when no row is usable (every one belongs to someone else).
@@ -111,9 +116,11 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE transactions SET attempts = attempts + $2, last_checked_at = $3,
 			next_check_at = $4, status = $5, status_reason = COALESCE($6, status_reason),
-			bank_payload = COALESCE($7, bank_payload), updated_at = $3
+			bank_payload = COALESCE($7, bank_payload), updated_at = $3,
+			bank_failures = CASE WHEN $8 THEN bank_failures + 1 ELSE 0 END,
+			range_too_wide = CASE WHEN $9 THEN range_too_wide + 1 ELSE 0 END
 		WHERE id = $1 AND status = 'IN_PROGRESS'`,
-		c.TransactionID, attempt, c.CheckedAt, c.NextCheckAt, c.NewStatus, reason, payload)
+		c.TransactionID, attempt, c.CheckedAt, c.NextCheckAt, c.NewStatus, reason, payload, c.Unanswered, c.RangeTooWide)
 	if err != nil {
 		return Recorded{}, fmt.Errorf("record check: update: %w", err)
 	}
@@ -243,7 +250,7 @@ func (s *Store) Reopen(ctx context.Context, id string, deadline time.Duration, a
 	now := s.now()
 	var t Transaction
 	if err := tx.GetContext(ctx, &t, `UPDATE transactions SET status = 'IN_PROGRESS', status_reason = NULL, next_check_at = $2,
-			deadline_at = $3, updated_at = $2 WHERE id = $1 RETURNING `+columns, id, now, now.Add(deadline)); err != nil {
+			deadline_at = $3, updated_at = $2, bank_failures = 0, range_too_wide = 0 WHERE id = $1 RETURNING `+columns, id, now, now.Add(deadline)); err != nil {
 		return Transaction{}, fmt.Errorf("reopen: update: %w", err)
 	}
 	if err := insertEvent(ctx, tx, id, EventInput{Old: &status, New: StatusInProgress, Reason: "recheck_requested",
@@ -276,6 +283,20 @@ func (s *Store) SoftDelete(ctx context.Context, id, actorID string) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete: commit: %w", err)
+	}
+	return nil
+}
+
+// Defer moves the next check of an IN_PROGRESS transaction to at without a
+// check having been sent (no token from the bank, the bank's maintenance
+// window): no event, no attempt. failed counts it in bank_failures, so the
+// back-off grows while the outage lasts.
+func (s *Store) Defer(ctx context.Context, id string, at time.Time, failed bool) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE transactions SET next_check_at = $2, updated_at = now(),
+			bank_failures = bank_failures + CASE WHEN $3 THEN 1 ELSE 0 END
+		WHERE id = $1 AND status = 'IN_PROGRESS' AND deleted_at IS NULL`, id, at, failed)
+	if err != nil {
+		return fmt.Errorf("defer check: %w", err)
 	}
 	return nil
 }

@@ -113,12 +113,36 @@ func (b *bundle) wantRefused(t *testing.T, ownerToken, id, holder string) {
 	}
 }
 
+// wantNeverMatched asserts that checks of a transaction found nothing at the
+// bank (the row the bank returned belongs to another reference), then deletes
+// it so its checks stop sharing the reference's bank budget.
+func (b *bundle) wantNeverMatched(t *testing.T, token, id string) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() (bool, string) {
+		n := 0
+		for _, e := range b.apiEvents(t, token, id) {
+			if e.Reason == "bank_check" && e.Metadata["outcome"] == "not_found" && e.Metadata["bank_status_code"] == "200" {
+				n++
+			}
+		}
+		return n >= 2, fmt.Sprintf("%s: %d checks that saw the row and found it is not this payment, want 2", id, n)
+	})
+	if v := b.view(t, token, id); v.Status != transaction.StatusInProgress || v.BankDetails != nil {
+		t.Errorf("%s: %s with bank_details %v, want IN_PROGRESS with none", id, v.Status, v.BankDetails)
+	}
+	if r := b.do(t, http.MethodDelete, "/api/v1/transactions/"+id, b.adminToken, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete %s: %d", id, r.status)
+	}
+}
+
 // TestOnePaymentConfirmsOneTransaction: the bank knows ONE pago móvil payment
 // and ONE Banesco transfer. Each is claimed by the transaction that reported
 // it; every other way of reusing them that was once accepted (another leading
 // part of the reference, only its last digits, a leading zero, another
-// transaction_type, another user) is refused at create (409) or at the check
-// (TO_REVIEW payment_already_claimed). Two COMPLETED in all.
+// transaction_type, another user) is refused at create (409), at the check
+// (TO_REVIEW payment_already_claimed), or never matches the bank's row at all
+// (a reference whose leading digits contradict the row's full reference).
+// Two COMPLETED in all.
 func TestOnePaymentConfirmsOneTransaction(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{withAPI: true})
@@ -144,17 +168,19 @@ func TestOnePaymentConfirmsOneTransaction(t *testing.T) {
 		byAdmin              bool // another user files it
 		amount               string
 		wantCreate           int
+		neverMatches         bool // the row's full reference contradicts it: found nothing, ever
 	}{
-		{"pago móvil: other leading digits", transaction.BankMobileTransfer, "TRANSACTION", "9955123456", false, testAmount, 201},
-		{"pago móvil: only the last digits", transaction.BankMobileTransfer, "TRANSACTION", "123456", false, testAmount, 201},
-		{"pago móvil: a leading zero", transaction.BankMobileTransfer, "TRANSACTION", "04455123456", false, testAmount, 409},
-		{"pago móvil: another transaction_type", transaction.BankMobileTransfer, "COMMISSION", "4455123456", false, testAmount, 201},
-		{"pago móvil: another type, no amount", transaction.BankMobileTransfer, "OTHER", "4455123456", false, "", 201},
-		{"pago móvil: another user", transaction.BankMobileTransfer, "TRANSACTION", "7755123456", true, testAmount, 201},
-		{"pago móvil: another user, same reference", transaction.BankMobileTransfer, "TRANSACTION", "4455123456", true, testAmount, 409},
-		{"transfer: a leading zero", transaction.BankBanesco, "TRANSACTION", "0987654321", false, testAmount, 409},
-		{"transfer: another transaction_type", transaction.BankBanesco, "OTHER", "987654321", false, testAmount, 201},
-		{"transfer: another user, another type, zeros", transaction.BankBanesco, "COMMISSION", "000987654321", true, "", 201},
+		{"pago móvil: other leading digits", transaction.BankMobileTransfer, "TRANSACTION", "9955123456", false, testAmount, 201, true},
+		{"pago móvil: only the last digits", transaction.BankMobileTransfer, "TRANSACTION", "123456", false, testAmount, 201, false},
+		{"pago móvil: a leading zero", transaction.BankMobileTransfer, "TRANSACTION", "04455123456", false, testAmount, 409, false},
+		{"pago móvil: another transaction_type", transaction.BankMobileTransfer, "COMMISSION", "4455123456", false, testAmount, 201, false},
+		{"pago móvil: another type, no amount", transaction.BankMobileTransfer, "OTHER", "4455123456", false, "", 201, false},
+		{"pago móvil: another user", transaction.BankMobileTransfer, "TRANSACTION", "55123456", true, testAmount, 201, false},
+		{"pago móvil: another user, other leading digits", transaction.BankMobileTransfer, "TRANSACTION", "7755123456", true, testAmount, 201, true},
+		{"pago móvil: another user, same reference", transaction.BankMobileTransfer, "TRANSACTION", "4455123456", true, testAmount, 409, false},
+		{"transfer: a leading zero", transaction.BankBanesco, "TRANSACTION", "0987654321", false, testAmount, 409, false},
+		{"transfer: another transaction_type", transaction.BankBanesco, "OTHER", "987654321", false, testAmount, 201, false},
+		{"transfer: another user, another type, zeros", transaction.BankBanesco, "COMMISSION", "000987654321", true, "", 201, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			token := b.userToken
@@ -169,6 +195,10 @@ func TestOnePaymentConfirmsOneTransaction(t *testing.T) {
 				if e.Error.Code != "duplicate_reference" {
 					t.Errorf("409 %s, want duplicate_reference", e.Error.Code)
 				}
+				return
+			}
+			if tc.neverMatches {
+				b.wantNeverMatched(t, token, v.TransactionID)
 				return
 			}
 			b.wantRefused(t, token, v.TransactionID, holders[tc.bank].TransactionID)
@@ -256,7 +286,8 @@ func TestReviewerReleasesAClaim(t *testing.T) {
 	if v := b.waitSettled(t, b.userToken, holder.TransactionID); v.Status != transaction.StatusCompleted {
 		t.Fatalf("holder: %s", v.Status)
 	}
-	_, other, _ := b.file(t, b.userToken, b.claimBody(transaction.BankMobileTransfer, "TRANSACTION", "3311000777", testAmount))
+	// Only the last digits of the holder's reference: the same payment.
+	_, other, _ := b.file(t, b.userToken, b.claimBody(transaction.BankMobileTransfer, "TRANSACTION", "11000777", testAmount))
 	b.wantRefused(t, b.userToken, other.TransactionID, holder.TransactionID)
 
 	patch := func(id string, body map[string]any) response {

@@ -17,22 +17,46 @@ import (
 // Bank is what the handler needs from the bank client.
 type Bank interface {
 	Verify(ctx context.Context, q banesco.Query) (banesco.Verdict, error)
+	// MaintenanceUntil reports whether t is in the bank's known maintenance
+	// window, and when that ends.
+	MaintenanceUntil(t time.Time) (time.Time, bool)
+}
+
+// Policy is when checks are repeated.
+type Policy struct {
+	// Schedule (VERIFY_SCHEDULE): waits after the 1st, 2nd… check that found
+	// nothing; the last repeats.
+	Schedule []time.Duration
+	// OutageBackoff (VERIFY_OUTAGE_BACKOFF): waits after the 1st, 2nd… check in
+	// a row that got no real answer (maintenance, 5xx, unreachable, no token,
+	// 70005); the last repeats. Default 10s,30s,1m,2m,5m.
+	OutageBackoff []time.Duration
+	// RangeTooWideReviewAfter (VERIFY_RANGE_TOO_WIDE_REVIEW_AFTER): a
+	// transaction goes to review after this many 70005 answers in a row
+	// (default 3).
+	RangeTooWideReviewAfter int
 }
 
 // Handler processes verify tasks.
 type Handler struct {
-	store    *transaction.Store
-	bank     Bank
-	limiter  *Limiter
-	schedule []time.Duration // VERIFY_SCHEDULE: waits after the 1st, 2nd… check; the last repeats
-	metrics  *Metrics
-	log      zerolog.Logger
-	now      func() time.Time
+	store   *transaction.Store
+	bank    Bank
+	limiter *Limiter
+	policy  Policy
+	metrics *Metrics
+	log     zerolog.Logger
+	now     func() time.Time
 }
 
 // NewHandler wires the verify handler.
-func NewHandler(store *transaction.Store, bank Bank, limiter *Limiter, schedule []time.Duration, metrics *Metrics, log zerolog.Logger) *Handler {
-	return &Handler{store: store, bank: bank, limiter: limiter, schedule: schedule, metrics: metrics, log: log, now: time.Now}
+func NewHandler(store *transaction.Store, bank Bank, limiter *Limiter, policy Policy, metrics *Metrics, log zerolog.Logger) *Handler {
+	if len(policy.OutageBackoff) == 0 {
+		policy.OutageBackoff = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
+	}
+	if policy.RangeTooWideReviewAfter <= 0 {
+		policy.RangeTooWideReviewAfter = 3
+	}
+	return &Handler{store: store, bank: bank, limiter: limiter, policy: policy, metrics: metrics, log: log, now: time.Now}
 }
 
 // Query is how a stored transaction is asked about at the bank.
@@ -48,12 +72,9 @@ func Query(t transaction.Transaction) banesco.Query {
 	return q
 }
 
-// after returns the wait after the n-th check (n ≥ 1).
-func (h *Handler) after(n int) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	return h.schedule[min(n, len(h.schedule))-1]
+// step returns the n-th wait (n ≥ 1) of a schedule whose last step repeats.
+func step(schedule []time.Duration, n int) time.Duration {
+	return schedule[min(max(n, 1), len(schedule))-1]
 }
 
 // ProcessTask checks one transaction with the bank and records the outcome. It is
@@ -75,6 +96,14 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if t.DeletedAt.Valid || !t.Status.Checkable() {
 		return nil // settled, canceled or deleted meanwhile: nothing to do
 	}
+	if until, ok := h.bank.MaintenanceUntil(h.now()); ok {
+		// The bank's known nightly window: nothing is sent, nothing counted.
+		h.metrics.check("deferred")
+		if err := h.store.Defer(ctx, t.ID, until, false); err != nil {
+			return fmt.Errorf("defer check: %w", err)
+		}
+		return &WaitError{Delay: until.Sub(h.now()), Reason: "bank maintenance window until " + until.UTC().Format(time.RFC3339)}
+	}
 	q := Query(t)
 	wait, limit, err := h.limiter.Acquire(ctx, banesco.LimitKey(q))
 	if err != nil {
@@ -86,6 +115,18 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 
 	verdict, bankErr := h.bank.Verify(ctx, q)
 	now := h.now()
+	if banesco.NoCheckSent(bankErr) {
+		// No token (refused, failing, backing off): a configuration or bank
+		// incident, not this payment's. Nothing reached the bank, so no event
+		// and no attempt; the check waits and resumes once a token works (the
+		// token alert tells the operator).
+		h.metrics.check("no_token")
+		next := now.Add(step(h.policy.OutageBackoff, t.BankFailures+1))
+		if err := h.store.Defer(ctx, t.ID, next, true); err != nil {
+			return fmt.Errorf("defer check: %w", err)
+		}
+		return &WaitError{Delay: next.Sub(now), Reason: "no bank token (" + clipErr(bankErr) + "); next try at " + next.UTC().Format(time.RFC3339)}
+	}
 	attempt := t.Attempts + 1
 	c := transaction.Check{TransactionID: t.ID, CheckedAt: now, NewStatus: transaction.StatusInProgress, CountsAttempt: true,
 		Metadata: map[string]any{"bank_status_code": verdict.StatusCode, "http_status": verdict.HTTPStatus,
@@ -105,19 +146,23 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 			}
 		}
 		c.Metadata["error"] = bankErr.Error()
+		c.CountsAttempt = false
+		c.Metadata["attempt"] = t.Attempts
 		if ra, ok := banesco.RetryAfter(bankErr); ok {
 			// The bank refused to answer: not an attempt, and never a failure.
 			h.metrics.check("rate_limited")
-			c.CountsAttempt = false
 			c.Metadata["outcome"] = "rate_limited"
-			c.Metadata["attempt"] = t.Attempts
 			next := now.Add(ra)
 			c.NextCheckAt = &next
 			retry = &WaitError{Delay: ra, Reason: "the bank asked us to wait (VRN05/429)"}
 		} else {
-			h.metrics.check("error")
-			c.Metadata["outcome"] = "error"
-			retry = h.notYet(&c, t, attempt, "bank unavailable ("+banesco.KindOf(bankErr).String()+")")
+			// Maintenance (CRT503, VRN04), 5xx, unreachable, unreadable: no real
+			// answer about the payment. Not an attempt, and the deadline does
+			// not run out on it: UNKNOWN needs a real "not found".
+			h.metrics.check("unavailable")
+			c.Metadata["outcome"] = "unavailable"
+			c.Unanswered = true
+			retry = h.outage(&c, t, "bank unavailable ("+banesco.KindOf(bankErr).String()+")")
 		}
 	} else {
 		c.Metadata["outcome"] = verdict.Outcome.String()
@@ -132,11 +177,21 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		case banesco.NotFound:
 			h.metrics.check("not_found")
 			retry = h.notYet(&c, t, attempt, "not found at the bank yet")
-		default: // Rejected: a person decides
+		case banesco.Rejected:
+			if verdict.Reason == banesco.ReasonDateRangeTooWide && t.RangeTooWide+1 < h.policy.RangeTooWideReviewAfter {
+				// 70005: the bank would not search that range (too wide, or a
+				// busy day). Retried with back-off; review only if it persists.
+				h.metrics.check("range_too_wide")
+				c.RangeTooWide, c.Unanswered, c.CountsAttempt = true, true, false
+				c.Metadata["attempt"] = t.Attempts
+				retry = h.outage(&c, t, fmt.Sprintf("bank answered 70005 (date range too wide), %d in a row", t.RangeTooWide+1))
+				break
+			}
 			h.metrics.check("review")
 			c.NewStatus, c.Reason, c.BankPayload = transaction.StatusToReview, verdict.Reason, verdict.RawRow
 			if verdict.Reason == banesco.ReasonDateRangeTooWide {
-				log.Error().Msg("bank says our query's date range is too wide (70005): a bug in the query")
+				c.RangeTooWide = true
+				log.Error().Int("in_a_row", t.RangeTooWide+1).Msg("the bank keeps answering 70005 (date range too wide): sent to review")
 			}
 		}
 	}
@@ -175,14 +230,14 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	return nil
 }
 
-// notYet schedules the next check along VERIFY_SCHEDULE, or gives up with
-// UNKNOWN once the deadline has passed.
+// notYet schedules the next check along VERIFY_SCHEDULE after a real "not
+// found" from the bank, or gives up with UNKNOWN once the deadline has passed.
 func (h *Handler) notYet(c *transaction.Check, t transaction.Transaction, attempt int, why string) *WaitError {
 	if !c.CheckedAt.Before(t.DeadlineAt) {
 		c.NewStatus, c.Reason = transaction.StatusUnknown, "not_found_by_deadline"
 		return nil
 	}
-	next := c.CheckedAt.Add(h.after(attempt))
+	next := c.CheckedAt.Add(step(h.policy.Schedule, attempt))
 	if next.After(t.DeadlineAt) {
 		next = t.DeadlineAt // one last check at the deadline
 	}
@@ -201,4 +256,24 @@ func claimRequest(v banesco.Verdict, noAmount bool) *transaction.ClaimRequest {
 		return out
 	}
 	return &transaction.ClaimRequest{Matches: conv(v.Matches), NearMisses: conv(v.NearMisses), OneOnly: noAmount}
+}
+
+// outage schedules the next check after one that got no real answer, along
+// VERIFY_OUTAGE_BACKOFF by how many came in a row. The deadline never cuts it
+// short: a transaction whose deadline passed while the bank was down gets a
+// real answer before it can become UNKNOWN.
+func (h *Handler) outage(c *transaction.Check, t transaction.Transaction, why string) *WaitError {
+	next := c.CheckedAt.Add(step(h.policy.OutageBackoff, t.BankFailures+1))
+	c.NextCheckAt = &next
+	return &WaitError{Delay: next.Sub(c.CheckedAt),
+		Reason: fmt.Sprintf("%s, %d check(s) in a row without an answer; next check at %s", why, t.BankFailures+1, next.UTC().Format(time.RFC3339))}
+}
+
+// clipErr is an error's text bounded for a task's error field.
+func clipErr(err error) string {
+	s := err.Error()
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
 }

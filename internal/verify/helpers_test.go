@@ -47,6 +47,8 @@ const (
 // options shape one test's pipeline; zero values are fast, permissive defaults.
 type options struct {
 	schedule     []time.Duration // VERIFY_SCHEDULE (default 200ms,500ms)
+	outage       []time.Duration // VERIFY_OUTAGE_BACKOFF (default 300ms,600ms)
+	rangeReview  int             // VERIFY_RANGE_TOO_WIDE_REVIEW_AFTER (default 3)
 	perMinute    int             // BANESCO_PER_TRANSACTION_PER_MINUTE (default 600: 1.1 s spacing)
 	maxRPS       int             // BANESCO_MAX_RPS (default 1000)
 	workers      int             // asynq servers started by setup (default 1; -1 for none)
@@ -58,6 +60,12 @@ type options struct {
 	withAPI      bool
 	bankTimeout  time.Duration // BANESCO_TIMEOUT (default 5s)
 	sharedClient bool          // every worker shares one bank client (one token cache)
+	bankConfig   func(*banesco.Config)
+}
+
+// policy is the handler's Policy for these options.
+func (o options) policy() verify.Policy {
+	return verify.Policy{Schedule: o.schedule, OutageBackoff: o.outage, RangeTooWideReviewAfter: o.rangeReview}
 }
 
 // worker is one replica: its own Redis connection, bank client, limiter and
@@ -104,6 +112,9 @@ func setup(t *testing.T, o options) *bundle {
 	t.Helper()
 	if o.schedule == nil {
 		o.schedule = []time.Duration{200 * time.Millisecond, 500 * time.Millisecond}
+	}
+	if o.outage == nil {
+		o.outage = []time.Duration{300 * time.Millisecond, 600 * time.Millisecond}
 	}
 	if o.perMinute == 0 {
 		o.perMinute = 600
@@ -171,7 +182,7 @@ func setup(t *testing.T, o options) *bundle {
 	b.client = b.newBankClient(t)
 	b.limiter = verify.NewLimiter(b.rdb, o.maxRPS, o.perMinute, nil)
 	b.scheduler = verify.NewScheduler(b.queue, b.inspector, b.limiter.PerTransactionSpacing())
-	b.handler = verify.NewHandler(b.store, b.client, b.limiter, o.schedule, nil, b.log)
+	b.handler = verify.NewHandler(b.store, b.client, b.limiter, o.policy(), nil, b.log)
 	b.sweeper = verify.NewSweeper(b.store, b.scheduler, b.queue, o.sweepEvery, nil, b.log)
 
 	for range max(o.workers, 0) {
@@ -216,12 +227,16 @@ func setup(t *testing.T, o options) *bundle {
 // banesco.ConfigFromEnv would with BANESCO_ENVIRONMENT=qa.
 func (b *bundle) newBankClient(t *testing.T) *banesco.Client {
 	t.Helper()
-	c, err := banesco.New(banesco.Config{
+	cfg := banesco.Config{
 		Environment: banesco.EnvironmentQA, TokenURL: b.bankURL + "/token",
 		CheckURL: b.bankURL + "/transactions/financial-account/transactions",
 		ClientID: "sandbox-client", ClientSecret: "sandbox-secret", AccountID: merchantAccount,
 		Timeout: b.o.bankTimeout, Logger: b.log,
-	})
+	}
+	if b.o.bankConfig != nil {
+		b.o.bankConfig(&cfg)
+	}
+	c, err := banesco.New(cfg)
 	if err != nil {
 		t.Fatalf("bank client: %v", err)
 	}
@@ -240,7 +255,7 @@ func (b *bundle) startWorker(t *testing.T) *worker {
 	queue := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { queue.Close() })
 	scheduler := verify.NewScheduler(queue, asynq.NewInspectorFromRedisClient(rdb), w.limiter.PerTransactionSpacing())
-	w.handler = verify.NewHandler(b.store, client, w.limiter, b.o.schedule, nil, b.log)
+	w.handler = verify.NewHandler(b.store, client, w.limiter, b.o.policy(), nil, b.log)
 	w.sweeper = verify.NewSweeper(b.store, scheduler, queue, b.o.sweepEvery, nil, b.log)
 	w.srv = b.serve(t, rdb, w.handler, w.sweeper)
 	b.workers = append(b.workers, w)

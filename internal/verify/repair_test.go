@@ -221,7 +221,7 @@ func TestDuplicateDeliveryRecordsOnce(t *testing.T) {
 		// Two replicas whose limiters do not see each other (the worst case): the
 		// guarded update in Postgres still records the change once.
 		other := verify.NewHandler(b.store, b.client, verify.NewLimiter(redistest.Start(t).Client(), 1000, 600, nil),
-			b.o.schedule, nil, b.log)
+			b.o.policy(), nil, b.log)
 		tx := b.newTx(t, transaction.BankBanesco)
 		b.bank.AddPayment(payment(tx))
 		errs := twice(b.handler, other, task(tx))
@@ -257,7 +257,7 @@ func TestPostgresDownIsARetriedFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed.Close()
-	down := verify.NewHandler(transaction.NewStore(closed, nil), b.client, b.limiter, b.o.schedule, nil, b.log)
+	down := verify.NewHandler(transaction.NewStore(closed, nil), b.client, b.limiter, b.o.policy(), nil, b.log)
 	tx := b.newTx(t, transaction.BankMobileTransfer)
 	b.bank.AddPayment(payment(tx))
 
@@ -309,7 +309,7 @@ func TestRedisDownIsNotAGrant(t *testing.T) {
 		t.Fatalf("Acquire with Redis down = %s %q %v, want an error and no grant", wait, limit, err)
 	}
 
-	h := verify.NewHandler(b.store, b.client, l, b.o.schedule, nil, b.log)
+	h := verify.NewHandler(b.store, b.client, l, b.o.policy(), nil, b.log)
 	tx := b.newTx(t, transaction.BankMobileTransfer)
 	task, err := tasks.NewVerifyTask(tasks.VerifyPayload{TransactionID: tx.ID}, tasks.QueueVerify, time.Now())
 	if err != nil {

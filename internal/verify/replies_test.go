@@ -30,12 +30,14 @@ func TestBankReplies(t *testing.T) {
 			tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
 			ev := b.events(t, tx.ID)
 			cs := checks(ev)
-			if len(cs) != 2 || tx.Attempts != 2 {
-				t.Fatalf("%d checks, attempts %d: want the failed one, then the hit", len(cs), tx.Attempts)
+			// The bank gave no real answer: recorded, but not an attempt.
+			if len(cs) != 2 || tx.Attempts != 1 || tx.BankFailures != 0 {
+				t.Fatalf("%d checks, attempts %d, bank_failures %d: want the failed one (not an attempt), then the hit (resetting the count)",
+					len(cs), tx.Attempts, tx.BankFailures)
 			}
 			m := meta(t, cs[0])
-			if m["bank_status_code"] != code || m["outcome"] != "error" || m["error"] == nil {
-				t.Errorf("first check metadata %v: want bank_status_code %s, outcome error and the error text", m, code)
+			if m["bank_status_code"] != code || m["outcome"] != "unavailable" || m["error"] == nil || m["attempt"] != float64(0) {
+				t.Errorf("first check metadata %v: want bank_status_code %s, outcome unavailable, the error text, attempt 0", m, code)
 			}
 			if got := transitions(ev); len(got) != 1 || got[0] != "IN_PROGRESS→COMPLETED" {
 				t.Errorf("transitions %v: want only IN_PROGRESS→COMPLETED (it stayed IN_PROGRESS after the failure)", got)
@@ -83,8 +85,31 @@ func TestBankReplies(t *testing.T) {
 			b.run(t, tx)
 			b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
 		}},
-		{"70005 date range too wide", transaction.BankMobileTransfer,
-			review("date_range_too_wide", script(banksandbox.Reply{HTTPStatus: http.StatusOK, StatusCode: "70005"}))},
+		{"70005 once is retried", transaction.BankMobileTransfer, func(t *testing.T, tx transaction.Transaction) {
+			b.bank.AddPayment(payment(tx))
+			b.bank.Script(tail(tx), banksandbox.Reply{HTTPStatus: http.StatusOK, StatusCode: "70005"})
+			b.run(t, tx)
+			tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
+			cs := checks(b.events(t, tx.ID))
+			if len(cs) != 2 || tx.Attempts != 1 || tx.RangeTooWide != 0 {
+				t.Fatalf("%d checks, attempts %d, range_too_wide %d: want 70005 (not an attempt), then the hit", len(cs), tx.Attempts, tx.RangeTooWide)
+			}
+			if m := meta(t, cs[0]); m["bank_status_code"] != "70005" || m["outcome"] != "rejected" {
+				t.Errorf("first check %v: want 70005", m)
+			}
+		}},
+		{"70005 three times in a row goes to review", transaction.BankMobileTransfer, func(t *testing.T, tx transaction.Transaction) {
+			r := banksandbox.Reply{HTTPStatus: http.StatusOK, StatusCode: "70005"}
+			b.bank.Script(tail(tx), r, r, r)
+			b.run(t, tx)
+			tx = b.waitStatus(t, tx.ID, transaction.StatusToReview, 20*time.Second)
+			if tx.StatusReason.String != "date_range_too_wide" || tx.RangeTooWide != 3 || tx.Attempts != 1 {
+				t.Errorf("reason %v, range_too_wide %d, attempts %d: want date_range_too_wide after 3", tx.StatusReason, tx.RangeTooWide, tx.Attempts)
+			}
+			if n := len(checks(b.events(t, tx.ID))); n != 3 {
+				t.Errorf("%d checks, want 3", n)
+			}
+		}},
 		{"VDE01 invalid input", transaction.BankBanesco,
 			review("bank_rejected_VDE01", script(banksandbox.Reply{HTTPStatus: http.StatusBadRequest, StatusCode: "VDE01"}))},
 		{"VDE02 invalid input", transaction.BankMobileTransfer,
@@ -227,11 +252,11 @@ func TestCredentialsRejectedRefreshOnce(t *testing.T) {
 	tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
 	ev := b.events(t, tx.ID)
 	cs := checks(ev)
-	if len(cs) != 2 || tx.Attempts != 2 {
-		t.Fatalf("%d checks, attempts %d: want the rejected one, then the hit", len(cs), tx.Attempts)
+	if len(cs) != 2 || tx.Attempts != 1 {
+		t.Fatalf("%d checks, attempts %d: want the rejected one (not an attempt), then the hit", len(cs), tx.Attempts)
 	}
-	if m := meta(t, cs[0]); m["bank_status_code"] != "VRN01" || m["outcome"] != "error" {
-		t.Errorf("first check metadata %v: want VRN01 error", m)
+	if m := meta(t, cs[0]); m["bank_status_code"] != "VRN01" || m["outcome"] != "unavailable" {
+		t.Errorf("first check metadata %v: want VRN01 unavailable", m)
 	}
 	if got := transitions(ev); len(got) != 1 || got[0] != "IN_PROGRESS→COMPLETED" {
 		t.Errorf("transitions %v: want only IN_PROGRESS→COMPLETED", got)

@@ -44,6 +44,9 @@ type Faults struct {
 	// TokenRefusal, when set to an OAuth error (unauthorized_client, invalid_client), refuses
 	// every token request with it: a client the bank disabled, until the fault is cleared.
 	TokenRefusal string
+	// AcceptClientCredentials lifts Config.RefuseClientCredentials while set: the bank
+	// enabled our client for that grant.
+	AcceptClientCredentials bool
 }
 
 // faultsJSON is the admin form of Faults: snake_case, durations as Go duration strings.
@@ -61,6 +64,7 @@ type faultsJSON struct {
 	MaintCode   string  `json:"maintenance_code,omitempty"`
 	RangeOnce   bool    `json:"range_too_wide_once,omitempty"`
 	TokenRefuse string  `json:"token_refusal,omitempty"`
+	AcceptCC    bool    `json:"accept_client_credentials,omitempty"`
 }
 
 // MarshalJSON writes f in the snake_case form of PUT /sandbox/faults.
@@ -77,7 +81,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		Slow: f.Slow, SlowDelay: str(f.SlowDelay),
 		Malformed: f.Malformed, TokenTTL: str(f.TokenTTL), Align: str(f.AlignReplies),
 		MaintFor: str(f.MaintenanceFor), MaintCode: f.MaintenanceCode,
-		RangeOnce: f.RangeTooWideOnce, TokenRefuse: f.TokenRefusal,
+		RangeOnce: f.RangeTooWideOnce, TokenRefuse: f.TokenRefusal, AcceptCC: f.AcceptClientCredentials,
 	})
 }
 
@@ -105,7 +109,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		Malformed: j.Malformed, TokenTTL: dur("token_ttl", j.TokenTTL),
 		AlignReplies:   dur("align_replies", j.Align),
 		MaintenanceFor: dur("maintenance_for", j.MaintFor), MaintenanceCode: j.MaintCode,
-		RangeTooWideOnce: j.RangeOnce, TokenRefusal: j.TokenRefuse,
+		RangeTooWideOnce: j.RangeOnce, TokenRefusal: j.TokenRefuse, AcceptClientCredentials: j.AcceptCC,
 	}
 	return errors.Join(errs...)
 }

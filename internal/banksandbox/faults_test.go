@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,97 @@ func TestAlignRepliesAnswersTogether(t *testing.T) {
 	if held := a.Sub(start); held < 900*time.Millisecond {
 		t.Errorf("answered after %v, want the end of the 1 s window", held)
 	}
+}
+
+// TestRealBankSwitches: each behaviour public integrations report, as the
+// sandbox's switches reproduce it.
+func TestRealBankSwitches(t *testing.T) {
+	t.Parallel()
+	t.Run("maintenance window started by the faults", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{PerReferencePerMinute: 100, Faults: Faults{MaintenanceFor: time.Minute}})
+		b.srv.AddPayment(mobilePayment())
+		tok := b.token(t)
+		res := b.check(t, tok, mobileQuery())
+		wantStatus(t, res, http.StatusServiceUnavailable)
+		if code := res.statusCode(t); code != "CRT503" {
+			t.Fatalf("statusCode %s, want CRT503", code)
+		}
+		b.clock.Advance(61 * time.Second)
+		if code := b.check(t, tok, mobileQuery()).statusCode(t); code != "200" {
+			t.Fatalf("after the window: %s, want 200", code)
+		}
+	})
+	t.Run("daily maintenance window", func(t *testing.T) {
+		t.Parallel()
+		// The fake clock reads 14:00 UTC, 10:00 in Venezuela.
+		b := setup(t, Config{PerReferencePerMinute: 100, MaintenanceWindow: DailyWindow{Start: 9 * time.Hour, End: 11 * time.Hour},
+			Faults: Faults{MaintenanceCode: "VRN04"}})
+		tok := b.token(t)
+		if code := b.check(t, tok, mobileQuery()).statusCode(t); code != "VRN04" {
+			t.Fatalf("inside 09:00-11:00: %s, want VRN04", code)
+		}
+		b.clock.Advance(time.Hour)
+		if code := b.check(t, b.token(t), mobileQuery()).statusCode(t); code != "70001" {
+			t.Fatalf("at 11:00: %s, want an answer", code)
+		}
+	})
+	t.Run("70005 once per reference", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{PerReferencePerMinute: 100, Faults: Faults{RangeTooWideOnce: true}})
+		b.srv.AddPayment(mobilePayment())
+		tok := b.token(t)
+		for i, want := range []string{"70005", "200", "200"} {
+			if code := b.check(t, tok, mobileQuery()).statusCode(t); code != want {
+				t.Fatalf("check %d: %s, want %s", i+1, code, want)
+			}
+		}
+		if code := b.check(t, tok, transferQuery()).statusCode(t); code != "70005" {
+			t.Fatalf("another reference's first check: %s, want 70005", code)
+		}
+	})
+	t.Run("a range older than MaxRangeDays", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{PerReferencePerMinute: 100, MaxRangeDays: 3})
+		tok := b.token(t)
+		q := mobileQuery()
+		q["startDt"] = "2026-08-02" // today is 2026-08-06
+		if code := b.check(t, tok, q).statusCode(t); code != "70005" {
+			t.Fatalf("4 days back: %s, want 70005", code)
+		}
+		q["startDt"] = "2026-08-03"
+		if code := b.check(t, tok, q).statusCode(t); code != "70001" {
+			t.Fatalf("3 days back: %s, want 70001", code)
+		}
+	})
+	t.Run("range semantics", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{PerReferencePerMinute: 100})
+		booked := mobilePayment()
+		booked.Date = "2026-08-06"
+		b.srv.AddPayment(booked)
+		tok := b.token(t)
+		q := mobileQuery()
+		q["startDt"] = "2026-08-05" // a range from yesterday finds today's row
+		if rows := b.check(t, tok, q).rows(t); len(rows) != 1 || rows[0]["trnDate"] != "2026-08-06" {
+			t.Fatalf("rows %v, want today's", rows)
+		}
+	})
+	t.Run("token refusal and accepting client_credentials", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{RefuseClientCredentials: true, Faults: Faults{TokenRefusal: "invalid_client"}})
+		res := b.postForm(t, "/token", url.Values{"grant_type": {"password"}, "username": {"sandbox-client"}, "password": {"sandbox-secret"}}, "", "")
+		if res.status != http.StatusUnauthorized || !strings.Contains(string(res.body), "invalid_client") {
+			t.Fatalf("refused token: %d %s", res.status, res.body)
+		}
+		cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {"sandbox-client"}, "client_secret": {"sandbox-secret"}}
+		b.srv.SetFaults(Faults{})
+		if res := b.postForm(t, "/token", cc, "", ""); res.status != http.StatusBadRequest || !strings.Contains(string(res.body), "unauthorized_client") {
+			t.Fatalf("client_credentials: %d %s, want 400 unauthorized_client", res.status, res.body)
+		}
+		b.srv.SetFaults(Faults{AcceptClientCredentials: true})
+		if res := b.postForm(t, "/token", cc, "", ""); res.status != http.StatusOK {
+			t.Fatalf("client_credentials once accepted: %d %s", res.status, res.body)
+		}
+	})
 }

@@ -61,6 +61,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	refusal := s.faults.TokenRefusal
+	refuseCC := s.cfg.RefuseClientCredentials && !s.faults.AcceptClientCredentials
 	s.mu.Unlock()
 	if refusal != "" && s.validClient(clientID, secret) || refusal != "" && s.validClient(form.Get("username"), form.Get("password")) {
 		status := http.StatusBadRequest
@@ -77,7 +78,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_client"})
 			return
 		}
-		if s.cfg.RefuseClientCredentials {
+		if refuseCC {
 			writeJSON(w, http.StatusBadRequest, oauthError{
 				Error:            "unauthorized_client",
 				ErrorDescription: "Client not enabled to retrieve service account",

@@ -120,7 +120,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	maintenance, inWindow := s.inMaintenance(now)
-	rangeOnce := s.faults.RangeTooWideOnce && reference != "" && !s.rangeSeen[reference]
+	rangeOnce := !inWindow && s.faults.RangeTooWideOnce && reference != "" && !s.rangeSeen[reference]
 	if rangeOnce {
 		s.rangeSeen[reference] = true
 	}

@@ -3,6 +3,8 @@ package systest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,20 +23,28 @@ import (
 
 // Options shape a cluster.
 type Options struct {
-	Dir          string   // scratch directory (logs, binaries, Postgres data)
-	BinDir       string   // prebuilt binaries; built into Dir/bin when empty
-	Workers      int      // worker processes to start (0: none; AddWorker adds more)
-	MaxRPS       int      // BANESCO_MAX_RPS, also the sandbox's limit
-	PerTxPerMin  int      // BANESCO_PER_TRANSACTION_PER_MINUTE (2)
-	Concurrency  int      // WORKER_CONCURRENCY
-	Schedule     string   // VERIFY_SCHEDULE
-	Sweep        string   // SWEEP_INTERVAL
-	PollInterval string   // WORKER_POLL_INTERVAL
-	SandboxDemo  bool     // settle any queried payment after SandboxSettle
-	SandboxEnv   []string // extra SANDBOX_* settings (faults)
-	ExtraEnv     []string // extra settings for API and workers
-	APIRateLimit int
+	Dir           string   // scratch directory (logs, binaries, Postgres data)
+	BinDir        string   // prebuilt binaries; built into Dir/bin when empty
+	Workers       int      // worker processes to start (0: none; AddWorker adds more)
+	MaxRPS        int      // BANESCO_MAX_RPS, also the sandbox's limit
+	PerTxPerMin   int      // BANESCO_PER_TRANSACTION_PER_MINUTE (2)
+	Concurrency   int      // WORKER_CONCURRENCY
+	Schedule      string   // VERIFY_SCHEDULE
+	Sweep         string   // SWEEP_INTERVAL
+	PollInterval  string   // WORKER_POLL_INTERVAL
+	SandboxDemo   bool     // settle any queried payment after SandboxSettle
+	SandboxEnv    []string // extra SANDBOX_* settings (faults)
+	ExtraEnv      []string // extra settings for API and workers
+	APIRateLimit  int
+	Deadline      string // VERIFY_DEADLINE (default 24h)
+	OutageBackoff string // VERIFY_OUTAGE_BACKOFF (default 1s,2s,5s)
+	// SandboxTLS serves the sandbox over HTTPS with this certificate; the
+	// workers trust CA through BANESCO_CA_FILE.
+	SandboxTLS *TLSFiles
 }
+
+// TLSFiles are PEM files: a server certificate and key, and the CA that signed them.
+type TLSFiles struct{ Cert, Key, CA string }
 
 // Cluster is the whole system as processes.
 type Cluster struct {
@@ -53,6 +63,7 @@ type Cluster struct {
 	bin           string
 	workerEnv     []string
 	token         string
+	bankHTTP      *http.Client // trusts the sandbox's CA when it serves HTTPS
 	// Client is the public Go client (package client), logged in as the admin.
 	Client *client.Client
 }
@@ -86,7 +97,13 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.APIRateLimit == 0 {
 		o.APIRateLimit = 1_000_000
 	}
-	c := &Cluster{Opts: o, bin: o.BinDir}
+	if o.Deadline == "" {
+		o.Deadline = "24h"
+	}
+	if o.OutageBackoff == "" {
+		o.OutageBackoff = "1s,2s,5s"
+	}
+	c := &Cluster{Opts: o, bin: o.BinDir, bankHTTP: http.DefaultClient}
 	if c.bin == "" {
 		c.bin = filepath.Join(o.Dir, "bin")
 		if err := Build(c.bin); err != nil {
@@ -106,6 +123,15 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.BankURL = fmt.Sprintf("http://127.0.0.1:%d", sandboxPort)
+	var tlsEnv, caEnv []string
+	if o.SandboxTLS != nil {
+		c.BankURL = fmt.Sprintf("https://127.0.0.1:%d", sandboxPort)
+		tlsEnv = []string{"SANDBOX_TLS_CERT=" + o.SandboxTLS.Cert, "SANDBOX_TLS_KEY=" + o.SandboxTLS.Key}
+		caEnv = []string{"BANESCO_CA_FILE=" + o.SandboxTLS.CA}
+		if c.bankHTTP, err = trusting(o.SandboxTLS.CA); err != nil {
+			return nil, err
+		}
+	}
 	sandboxEnv := append([]string{
 		"SANDBOX_ADDR=127.0.0.1:" + itoa(sandboxPort),
 		"SANDBOX_MAX_RPS=" + itoa(o.MaxRPS),
@@ -113,7 +139,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		fmt.Sprintf("SANDBOX_DEMO=%t", o.SandboxDemo),
 		"SANDBOX_SETTLE_AFTER=1s",
 		"LOG_LEVEL=warn",
-	}, o.SandboxEnv...)
+	}, append(tlsEnv, o.SandboxEnv...)...)
 	if c.Sandbox, err = StartProc("bank-sandbox", filepath.Join(c.bin, "bank-sandbox"), sandboxEnv, filepath.Join(o.Dir, "sandbox.log")); err != nil {
 		return nil, err
 	}
@@ -135,10 +161,12 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		"BANESCO_QA_API_URL=" + c.BankURL + "/transactions/financial-account/transactions",
 		"BANESCO_TIMEOUT=5s",
 		"VERIFY_SCHEDULE=" + o.Schedule,
+		"VERIFY_DEADLINE=" + o.Deadline,
+		"VERIFY_OUTAGE_BACKOFF=" + o.OutageBackoff,
 		"SWEEP_INTERVAL=" + o.Sweep,
 		"WORKER_POLL_INTERVAL=" + o.PollInterval,
 		"WORKER_CONCURRENCY=" + itoa(o.Concurrency),
-	}, o.ExtraEnv...)
+	}, append(caEnv, o.ExtraEnv...)...)
 	apiBin := filepath.Join(c.bin, "api")
 	for _, sub := range []string{"createdb", "migrate"} {
 		p, err := StartProc("api-"+sub, apiBin, common, filepath.Join(o.Dir, "api-setup.log"), sub)
@@ -160,7 +188,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := WaitHTTP(waitCtx, c.BankURL+"/health"); err != nil {
+	if err := waitHTTP(waitCtx, c.bankHTTP, c.BankURL+"/health"); err != nil {
 		return nil, err
 	}
 	if err := WaitHTTP(waitCtx, c.APIURL+"/health/ready"); err != nil {
@@ -277,7 +305,7 @@ func (c *Cluster) AddPayments(ctx context.Context, ps []banksandbox.Payment) err
 	b, _ := json.Marshal(ps)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.BankURL+"/sandbox/payments", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.bankHTTP.Do(req)
 	if err != nil {
 		return err
 	}
@@ -293,7 +321,7 @@ func (c *Cluster) AddPayments(ctx context.Context, ps []banksandbox.Payment) err
 func (c *Cluster) SetFaults(ctx context.Context, faults string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, c.BankURL+"/sandbox/faults", strings.NewReader(faults))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.bankHTTP.Do(req)
 	if err != nil {
 		return err
 	}
@@ -309,7 +337,7 @@ func (c *Cluster) SetFaults(ctx context.Context, faults string) error {
 func (c *Cluster) Stats(ctx context.Context) (banksandbox.Stats, error) {
 	var s banksandbox.Stats
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.BankURL+"/sandbox/stats", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.bankHTTP.Do(req)
 	if err != nil {
 		return s, err
 	}
@@ -350,4 +378,19 @@ func (c *Cluster) DoAs(ctx context.Context, token, method, path string, body ...
 		b = body[0]
 	}
 	return c.do(ctx, token, method, path, b)
+}
+
+// trusting is an HTTP client that trusts the CA in file.
+func trusting(file string) (*http.Client, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", file)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}, nil
 }

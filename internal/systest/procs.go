@@ -139,8 +139,12 @@ func (p *Proc) Stop() error { return p.Signal(syscall.SIGTERM, 60*time.Second) }
 
 // WaitHTTP polls url until it answers 200 or ctx ends.
 func WaitHTTP(ctx context.Context, url string) error {
+	return waitHTTP(ctx, http.DefaultClient, url)
+}
+
+func waitHTTP(ctx context.Context, hc *http.Client, url string) error {
 	for {
-		resp, err := http.Get(url)
+		resp, err := hc.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

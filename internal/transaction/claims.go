@@ -82,6 +82,9 @@ type settlement struct {
 	claim   *claimInfo
 	refused string // a ClaimAlreadyClaimed / ClaimRaceLost refusal, for metrics
 	outcome string // the check's outcome as recorded in its event
+	// bankDate is the booking date of the movement that confirmed: it may
+	// differ from paid_on (booked after midnight, reported the day after).
+	bankDate string
 }
 
 // holders returns who holds each of the movements (live claims only).
@@ -208,7 +211,7 @@ func settle(ctx context.Context, tx *sqlx.Tx, id string, req ClaimRequest) (sett
 
 func confirmed(c Candidate) settlement {
 	return settlement{status: StatusCompleted, reason: ReasonBankConfirmed, payload: c.Row,
-		claim: &claimInfo{Movement: c.Movement.Key()}, outcome: "confirmed"}
+		claim: &claimInfo{Movement: c.Movement.Key()}, outcome: "confirmed", bankDate: c.Movement.Date}
 }
 
 // releaseClaims frees the movements a transaction holds, so another

@@ -82,6 +82,7 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 	}
 	var rec Recorded
 	var claim *claimInfo
+	var bankDate string
 	if c.Claim != nil {
 		if c.Metadata == nil {
 			c.Metadata = map[string]any{}
@@ -94,6 +95,7 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 		if st.status != StatusInProgress {
 			c.NewStatus, c.Reason, c.BankPayload, c.NextCheckAt = st.status, st.reason, st.payload, nil
 			claim = st.claim
+			bankDate = st.bankDate
 			rec.ClaimRefused = st.refused
 		}
 	}
@@ -128,6 +130,9 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 		meta := map[string]any{"bank_status_code": c.Metadata["bank_status_code"]}
 		if claim != nil {
 			meta[restrictedKey] = claim
+		}
+		if bankDate != "" {
+			meta["bank_date"] = bankDate
 		}
 		if err := insertEvent(ctx, tx, c.TransactionID, EventInput{Old: &old, New: c.NewStatus, Reason: c.Reason,
 			ActorType: ActorSystem, ActorID: "worker", Metadata: meta}); err != nil {

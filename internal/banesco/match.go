@@ -187,23 +187,24 @@ func padBankText(s string) string {
 // be equal once leading zeros are ignored. Mobile: the bank was asked by the
 // last 6 digits, and its row carries the full reference, which must agree with
 // everything the client typed: equal once leading zeros are ignored, or one a
-// suffix of the other (as given) over at least 6 digits (the bank drops zero
-// padding, so a shorter row is padded back to 6). A row whose full reference contradicts
+// suffix of the other over at least 6 digits (the bank drops zero padding, so
+// a shorter one is padded back to 6). A row whose full reference contradicts
 // the typed one ("9955123456" typed, "4455123456" booked) never matches, even
 // though both end in the queried 123456. Non-digit references never match.
 func refMatches(rowRef string, p preparedQuery) bool {
 	if !isDigits(rowRef, 1, 64) {
 		return false
 	}
-	if stripZeros(rowRef) == stripZeros(p.typed) {
+	row, typed := stripZeros(rowRef), stripZeros(p.typed)
+	if row == typed {
 		return true
 	}
 	if p.mode != ModeMobile {
 		return false
 	}
-	// Compared as given, not zero-stripped: a typed "000100000040" and a row
-	// "700100000040" disagree in their first digit.
-	short, long := rowRef, p.typed
+	// Leading zeros are ignored on both sides: the bank pads and unpads its
+	// references at will, and customers type them with or without zeros.
+	short, long := row, typed
 	if len(short) > len(long) {
 		short, long = long, short
 	}

@@ -88,7 +88,7 @@ func TestQuirksAndMatching(t *testing.T) {
 		{name: "mobile: full reference contradicts the typed one", query: withRef(mobile, "9955123456"), rows: []string{row(map[string]string{"referenceNumber": `"4455123456"`})}, wantOut: NotFound},
 		{name: "mobile: typed only the last digits", query: withRef(mobile, "123456"), rows: []string{row(map[string]string{"referenceNumber": `"4455123456"`})}, wantOut: Confirmed},
 		{name: "mobile: typed more digits than the bank shows", query: withRef(mobile, "99004455123456"), rows: []string{row(map[string]string{"referenceNumber": `"4455123456"`})}, wantOut: Confirmed},
-		{name: "mobile: typed zeros where the bank has a digit", query: withRef(mobile, "000100000040"), rows: []string{row(map[string]string{"referenceNumber": `"700100000040"`, "trnDate": `"2026-08-06"`})}, wantOut: NotFound},
+		{name: "mobile: a padded row against other leading digits", query: withRef(mobile, "000411100011"), rows: []string{row(map[string]string{"referenceNumber": `"000000100011"`, "trnDate": `"2026-08-06"`})}, wantOut: Confirmed},
 		{name: "mobile: same tail, one digit more that differs", query: withRef(mobile, "5123456"), rows: []string{row(map[string]string{"referenceNumber": `"4123456"`})}, wantOut: NotFound},
 		{name: "currency other than BS", query: mobile, rows: []string{row(map[string]string{"currencyCode": `"USD"`})}, wantOut: AmountMismatch, wantReason: "currency_mismatch"},
 		{name: "currency missing", query: mobile, rows: []string{row(map[string]string{"currencyCode": `-`})}, wantOut: AmountMismatch, wantReason: "currency_mismatch"},

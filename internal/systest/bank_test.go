@@ -82,7 +82,8 @@ func TestBankAsPublicIntegrationsDescribe(t *testing.T) {
 	}
 	// Same 6-digit tail as a payment the bank holds, other leading digits.
 	mismatch, row := Payment("MISMATCH", 40, today)
-	row.Reference = "7" + row.Reference[1:]
+	mismatch.Reference = "9" + mismatch.Reference[1:] // 900100000040 typed…
+	row.Reference = "7" + row.Reference[1:]           // …700100000040 booked
 	unpaid, _ := Payment("UNPAID", 41, today)
 	bank = append(bank, row)
 	bodies = append(bodies, mismatch, unpaid)

@@ -27,10 +27,10 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	wantStatus(t, r, http.StatusOK)
 	var next tokenPair
 	r.decode(t, &next)
-	wantError(t, b.post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": p.RefreshToken}), http.StatusUnauthorized, "unauthorized")
 	wantStatus(t, b.get(t, "/api/v1/users", admin.AccessToken), http.StatusOK)
 	wantStatus(t, b.post(t, "/api/v1/auth/logout", next.AccessToken, map[string]string{"refresh_token": next.RefreshToken}), http.StatusNoContent)
 	wantError(t, b.get(t, "/api/v1/auth/me", next.AccessToken), http.StatusUnauthorized, "unauthorized")
+	wantError(t, b.post(t, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": p.RefreshToken}), http.StatusUnauthorized, "unauthorized")
 	// Failures up to the brute-force limit, and an outage, log their own lines.
 	for range 3 {
 		b.post(t, "/api/v1/auth/login", "", map[string]string{"email": "secret@example.test", "password": wrongPassword})

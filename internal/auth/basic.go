@@ -11,7 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"unicode/utf8"
+
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -28,37 +29,38 @@ func (s *Service) CheckPassword(ctx context.Context, ip, email, password string)
 	return principalOf(u), nil
 }
 
-// verifyPassword is CheckPassword returning the matched user row.
+// verifyPassword checks an email and password for Login and HTTP Basic alike.
+// The attempt reserves its slot in the failure counters before bcrypt runs
+// (so concurrent guesses cannot all get through), and gives it back when the
+// password is right. Input that cannot be an email or a password (invalid
+// UTF-8, NUL, too long) is a failed attempt without touching Postgres.
 func (s *Service) verifyPassword(ctx context.Context, ip, email, password string) (User, error) {
-	key := loginKey(ip, email)
-	failures, err := s.rdb.Get(ctx, key).Int()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return User{}, fmt.Errorf("read login failures: %w", err)
+	keys := loginKeys(ip, email)
+	if err := s.reserveAttempt(ctx, keys); err != nil {
+		return User{}, err
 	}
-	if failures >= s.opts.LoginMaxFailures {
-		ttl, err := s.rdb.TTL(ctx, key).Result()
-		if err != nil || ttl <= 0 {
-			ttl = s.opts.LoginFailureWindow
-		}
-		return User{}, &ErrTooManyFailures{RetryAfter: ttl}
+	if !plausible(email, 320) || !plausible(password, 1024) {
+		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte("x"))
+		return User{}, ErrInvalidCredentials
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	if errors.Is(err, ErrNotFound) {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password))
-		return User{}, s.recordFailure(ctx, key)
+		return User{}, ErrInvalidCredentials
 	}
 	if err != nil {
 		return User{}, err
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil || !u.IsActive {
-		return User{}, s.recordFailure(ctx, key)
+		return User{}, ErrInvalidCredentials
 	}
-	if failures > 0 {
-		if err := s.rdb.Del(ctx, key).Err(); err != nil {
-			s.opts.Logger.Warn().Err(err).Msg("clear login failures")
-		}
-	}
+	s.releaseAttempt(ctx, keys)
 	return u, nil
+}
+
+// plausible reports whether s is valid UTF-8 without NUL and at most max bytes.
+func plausible(s string, max int) bool {
+	return len(s) <= max && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 func principalOf(u User) *Principal {

@@ -1,10 +1,13 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/banesco-verifier/verifier/internal/httpserver"
 )
@@ -28,15 +31,20 @@ func BearerToken(header string) (string, bool) {
 
 // RequireAuth refuses requests without a valid, unrevoked bearer token of an
 // active user (401), and stores the Principal for the handlers.
+//
+// Failures are counted per client IP (AuthFailuresPerIP a minute): past the
+// cap the answer is 429, so garbage tokens cannot be sprayed without limit.
+// The per-client API limit runs after authentication (it is keyed by user), so
+// without this cap they would never be limited at all.
 func (s *Service) RequireAuth() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		raw, ok := BearerToken(c.Get(fiber.HeaderAuthorization))
 		if !ok {
-			return httpserver.ErrUnauthorized
+			return s.authFailure(c)
 		}
 		p, err := s.Authenticate(c.UserContext(), raw)
 		if errors.Is(err, ErrInvalidToken) {
-			return httpserver.ErrUnauthorized
+			return s.authFailure(c)
 		}
 		if err != nil {
 			return httpserver.Unavailable("authenticate", err)
@@ -62,4 +70,25 @@ func RateLimitKey(c *fiber.Ctx) string {
 		return "user:" + p.UserID
 	}
 	return httpserver.ClientIP(c)
+}
+
+// authFailureScript counts one failed authentication of an IP in a 1-minute
+// window and returns the count and the window's milliseconds left.
+var authFailureScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], 60000) end
+return {n, redis.call('PTTL', KEYS[1])}
+`)
+
+// authFailure answers a failed authentication: 401, or 429 once the IP is
+// over its cap. A Redis outage still answers 401 (the failure is certain).
+func (s *Service) authFailure(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), redisTimeout)
+	defer cancel()
+	res, err := authFailureScript.Run(ctx, s.rdb, []string{"auth:bad_tokens:" + c.IP()}).Int64Slice()
+	if err == nil && len(res) == 2 && res[0] > int64(s.opts.AuthFailuresPerIP) {
+		return &httpserver.Error{Status: fiber.StatusTooManyRequests, Code: "rate_limited",
+			Message: "too many failed authentications from this address", RetryAfter: time.Duration(max(res[1], 1000)) * time.Millisecond}
+	}
+	return httpserver.ErrUnauthorized
 }

@@ -24,10 +24,19 @@ type Options struct {
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration
 	BcryptCost         int // bcrypt.DefaultCost when 0; tests use bcrypt.MinCost
-	LoginMaxFailures   int
+	LoginMaxFailures   int // failed attempts per IP and account in LoginFailureWindow
 	LoginFailureWindow time.Duration
-	Now                func() time.Time
-	Logger             zerolog.Logger
+	// LoginMaxFailuresPerIP caps failed attempts from one IP across accounts
+	// (default 4 × LoginMaxFailures); LoginMaxFailuresPerAccount caps them for
+	// one account across IPs (default 10 × LoginMaxFailures), which slows a
+	// distributed guess without letting one attacker lock an account out.
+	LoginMaxFailuresPerIP      int
+	LoginMaxFailuresPerAccount int
+	// AuthFailuresPerIP caps invalid bearer tokens from one IP per minute
+	// (default 60): past it, requests are answered 429 before any lookup.
+	AuthFailuresPerIP int
+	Now               func() time.Time
+	Logger            zerolog.Logger
 }
 
 // Service is the auth domain: it holds the store, the token signer and Redis
@@ -47,6 +56,15 @@ func NewService(store *Store, rdb redis.UniversalClient, opts Options) *Service 
 	}
 	if opts.BcryptCost == 0 {
 		opts.BcryptCost = bcrypt.DefaultCost
+	}
+	if opts.LoginMaxFailuresPerIP == 0 {
+		opts.LoginMaxFailuresPerIP = 4 * opts.LoginMaxFailures
+	}
+	if opts.LoginMaxFailuresPerAccount == 0 {
+		opts.LoginMaxFailuresPerAccount = 10 * opts.LoginMaxFailures
+	}
+	if opts.AuthFailuresPerIP == 0 {
+		opts.AuthFailuresPerIP = 60
 	}
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("not-a-real-password"), opts.BcryptCost)
 	return &Service{store: store, tokens: NewTokens(opts.JWTSecret, opts.AccessTokenTTL, opts.Now), rdb: rdb, opts: opts, dummy: dummy}
@@ -80,57 +98,76 @@ type ErrTooManyFailures struct{ RetryAfter time.Duration }
 
 func (e *ErrTooManyFailures) Error() string { return "auth: too many failed logins" }
 
-func loginKey(ip, email string) string {
-	// The email is hashed so Redis holds no personal data.
+// loginKeys are the three failure counters an attempt reserves a slot in:
+// this IP and account, this IP across accounts, this account across IPs. The
+// email is hashed so Redis holds no personal data.
+func loginKeys(ip, email string) []string {
 	h := sha256.Sum256([]byte(strings.ToLower(email)))
-	return "auth:login_failures:" + ip + ":" + hex.EncodeToString(h[:12])
+	acct := hex.EncodeToString(h[:12])
+	return []string{"auth:login_failures:" + ip + ":" + acct, "auth:login_failures:ip:" + ip, "auth:login_failures:acct:" + acct}
 }
 
-// Login checks credentials under the per IP+email failure limit.
-func (s *Service) Login(ctx context.Context, ip, email, password string) (TokenPair, error) {
-	key := loginKey(ip, email)
+// reserveScript reserves one attempt in every counter in one atomic step,
+// BEFORE the password is checked: of 60 concurrent guesses only the first
+// LoginMaxFailures get as far as bcrypt. It returns 0 and the milliseconds
+// left of the longest exhausted window, or 1 when the attempt may proceed.
+var reserveScript = redis.NewScript(`
+local window = tonumber(ARGV[1])
+local blocked = 0
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, window) end
+  if n > tonumber(ARGV[i + 1]) then
+    blocked = math.max(blocked, redis.call('PTTL', key), 1)
+  end
+end
+if blocked > 0 then return {0, blocked} end
+return {1, 0}
+`)
+
+// releaseScript gives back the slots of an attempt that succeeded: the IP and
+// account counter is cleared, the wider ones lose the one slot.
+var releaseScript = redis.NewScript(`
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do
+  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end
+end
+return 1
+`)
+
+// reserveAttempt is the brute-force gate shared by Login and HTTP Basic.
+func (s *Service) reserveAttempt(ctx context.Context, keys []string) error {
 	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	failures, err := s.rdb.Get(rctx, key).Int()
-	cancel()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return TokenPair{}, fmt.Errorf("read login failures: %w", err)
+	defer cancel()
+	res, err := reserveScript.Run(rctx, s.rdb, keys, s.opts.LoginFailureWindow.Milliseconds(),
+		s.opts.LoginMaxFailures, s.opts.LoginMaxFailuresPerIP, s.opts.LoginMaxFailuresPerAccount).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("reserve login attempt: %w", err)
 	}
-	if failures >= s.opts.LoginMaxFailures {
-		ttl, err := s.rdb.TTL(ctx, key).Result()
-		if err != nil || ttl <= 0 {
-			ttl = s.opts.LoginFailureWindow
-		}
-		return TokenPair{}, &ErrTooManyFailures{RetryAfter: ttl}
+	if len(res) != 2 || res[0] != 1 {
+		wait := time.Duration(max(res[len(res)-1], 1000)) * time.Millisecond
+		return &ErrTooManyFailures{RetryAfter: wait}
 	}
-	u, err := s.store.UserByEmail(ctx, email)
-	if errors.Is(err, ErrNotFound) {
-		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password))
-		return TokenPair{}, s.recordFailure(ctx, key)
+	return nil
+}
+
+func (s *Service) releaseAttempt(ctx context.Context, keys []string) {
+	if err := releaseScript.Run(ctx, s.rdb, keys).Err(); err != nil {
+		s.opts.Logger.Warn().Err(err).Msg("clear login failures")
 	}
+}
+
+// Login checks credentials under the failure limits.
+func (s *Service) Login(ctx context.Context, ip, email, password string) (TokenPair, error) {
+	u, err := s.verifyPassword(ctx, ip, email, password)
 	if err != nil {
 		return TokenPair{}, err
-	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil || !u.IsActive {
-		return TokenPair{}, s.recordFailure(ctx, key)
-	}
-	if err := s.rdb.Del(ctx, key).Err(); err != nil {
-		s.opts.Logger.Warn().Err(err).Msg("clear login failures")
 	}
 	return s.issuePair(ctx, u, uuid.NewString())
 }
 
-func (s *Service) recordFailure(ctx context.Context, key string) error {
-	pipe := s.rdb.TxPipeline()
-	pipe.Incr(ctx, key)
-	pipe.ExpireNX(ctx, key, s.opts.LoginFailureWindow)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("record login failure: %w", err)
-	}
-	return ErrInvalidCredentials
-}
-
 func (s *Service) issuePair(ctx context.Context, u User, familyID string) (TokenPair, error) {
-	access, _, err := s.tokens.Issue(u)
+	access, _, err := s.tokens.Issue(u, familyID)
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -141,10 +178,22 @@ func (s *Service) issuePair(ctx context.Context, u User, familyID string) (Token
 	return TokenPair{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(s.opts.AccessTokenTTL.Seconds())}, nil
 }
 
-// Refresh rotates a refresh token: the old one stops working, a new pair is issued
-// in the same family.
+// Refresh rotates a refresh token: the old one stops working and its successor
+// is saved in the same Postgres transaction. Reuse of a rotated token revokes
+// the family: its refresh tokens and, through Redis, its access tokens.
 func (s *Service) Refresh(ctx context.Context, raw string) (TokenPair, error) {
-	userID, familyID, err := s.store.ConsumeRefresh(ctx, raw)
+	refresh := newRefreshToken()
+	userID, familyID, err := s.store.RotateRefresh(ctx, raw, func(string, string) (string, time.Time, error) {
+		return refresh, s.opts.Now().Add(s.opts.RefreshTokenTTL), nil
+	})
+	if errors.Is(err, ErrRefreshReused) {
+		// Until the longest-lived access token of the family has expired.
+		if rerr := s.rdb.Set(ctx, revokedFamilyKey(familyID), "1", s.opts.AccessTokenTTL+time.Minute).Err(); rerr != nil {
+			return TokenPair{}, fmt.Errorf("revoke family access tokens: %w", rerr)
+		}
+		s.opts.Logger.Warn().Str("user", userID).Msg("refresh token reused: its family is revoked")
+		return TokenPair{}, err
+	}
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -155,10 +204,15 @@ func (s *Service) Refresh(ctx context.Context, raw string) (TokenPair, error) {
 	if !u.IsActive {
 		return TokenPair{}, ErrRefreshInvalid
 	}
-	return s.issuePair(ctx, u, familyID)
+	access, _, err := s.tokens.Issue(u, familyID)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return TokenPair{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(s.opts.AccessTokenTTL.Seconds())}, nil
 }
 
-func revokedKey(jti string) string { return "auth:revoked:" + jti }
+func revokedKey(jti string) string          { return "auth:revoked:" + jti }
+func revokedFamilyKey(family string) string { return "auth:revoked_family:" + family }
 
 // Logout revokes the access token (until its expiry) and, when given, the refresh token.
 func (s *Service) Logout(ctx context.Context, p *Principal, refresh string) error {
@@ -182,7 +236,11 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	// A short bound: with Redis down the caller gets its 503 at once instead
 	// of after the client's dial retries.
 	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
-	revoked, err := s.rdb.Exists(rctx, revokedKey(claims.ID)).Result()
+	keys := []string{revokedKey(claims.ID)}
+	if claims.Family != "" {
+		keys = append(keys, revokedFamilyKey(claims.Family))
+	}
+	revoked, err := s.rdb.Exists(rctx, keys...).Result()
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("check token revocation: %w", err)

@@ -182,13 +182,17 @@ func (s *Store) SaveRefresh(ctx context.Context, userID, familyID, raw string, e
 	return nil
 }
 
-// ConsumeRefresh revokes a live refresh token and returns its user and family. A
-// token that was already revoked is reuse: the whole family is revoked so a thief
-// holding a copy loses access too.
-func (s *Store) ConsumeRefresh(ctx context.Context, raw string) (userID, familyID string, err error) {
+// RotateRefresh consumes a live refresh token and saves its successor (made
+// by next, which is given the user and family) in ONE Postgres transaction,
+// under a lock on the old row. A token that was already revoked is reuse: the
+// whole family is revoked — successors included, since a concurrent rotation
+// has either committed its successor (and the family update sees it) or will
+// find its token revoked — and ErrRefreshReused returns the family id so its
+// access tokens can be revoked too.
+func (s *Store) RotateRefresh(ctx context.Context, raw string, next func(userID, familyID string) (newRaw string, expires time.Time, err error)) (userID, familyID string, err error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return "", "", fmt.Errorf("consume refresh: begin: %w", err)
+		return "", "", fmt.Errorf("rotate refresh: begin: %w", err)
 	}
 	defer tx.Rollback()
 	var row struct {
@@ -202,7 +206,7 @@ func (s *Store) ConsumeRefresh(ctx context.Context, raw string) (userID, familyI
 		return "", "", ErrRefreshInvalid
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("consume refresh: %w", err)
+		return "", "", fmt.Errorf("rotate refresh: %w", err)
 	}
 	if row.RevokedAt.Valid {
 		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, row.FamilyID); err != nil {
@@ -211,16 +215,24 @@ func (s *Store) ConsumeRefresh(ctx context.Context, raw string) (userID, familyI
 		if err := tx.Commit(); err != nil {
 			return "", "", fmt.Errorf("revoke family: commit: %w", err)
 		}
-		return "", "", ErrRefreshReused
+		return row.UserID, row.FamilyID, ErrRefreshReused
 	}
 	if time.Now().After(row.ExpiresAt) {
 		return "", "", ErrRefreshInvalid
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1`, hashToken(raw)); err != nil {
-		return "", "", fmt.Errorf("consume refresh: revoke: %w", err)
+		return "", "", fmt.Errorf("rotate refresh: revoke: %w", err)
+	}
+	newRaw, expires, err := next(row.UserID, row.FamilyID)
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)`,
+		row.UserID, row.FamilyID, hashToken(newRaw), expires); err != nil {
+		return "", "", fmt.Errorf("rotate refresh: save: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return "", "", fmt.Errorf("consume refresh: commit: %w", err)
+		return "", "", fmt.Errorf("rotate refresh: commit: %w", err)
 	}
 	return row.UserID, row.FamilyID, nil
 }

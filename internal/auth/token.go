@@ -18,6 +18,10 @@ const Issuer = "verifier"
 type Claims struct {
 	Email string   `json:"email"`
 	Perms []string `json:"perms"`
+	// Family is the login (refresh-token family) the token belongs to: when a
+	// rotated refresh token is reused, every access token of its family is
+	// refused too.
+	Family string `json:"fid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -51,12 +55,13 @@ func NewTokens(secret string, accessTTL time.Duration, now func() time.Time) *To
 	}
 }
 
-// Issue signs an access token for a user and returns it with its claims.
-func (t *Tokens) Issue(u User) (string, Claims, error) {
+// Issue signs an access token for a user of a login family and returns it with its claims.
+func (t *Tokens) Issue(u User, family string) (string, Claims, error) {
 	now := t.now()
 	claims := Claims{
-		Email: u.Email,
-		Perms: []string(u.Permissions),
+		Email:  u.Email,
+		Perms:  []string(u.Permissions),
+		Family: family,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			Subject:   u.ID,

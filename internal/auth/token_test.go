@@ -14,7 +14,7 @@ func TestTokensVerifyAcrossTime(t *testing.T) {
 	issued := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	ttl := 10 * time.Minute
 	u := User{ID: "6f1c1d5e-0000-4000-8000-000000000001", Email: "a@example.test", Permissions: pq.StringArray{PermTransactionRead}}
-	raw, claims, err := NewTokens("secret-0123456789abcdef", ttl, func() time.Time { return issued }).Issue(u)
+	raw, claims, err := NewTokens("secret-0123456789abcdef", ttl, func() time.Time { return issued }).Issue(u, "family-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -54,7 +55,39 @@ func mountOps(app *fiber.App, d Deps) {
 	}
 	// Asynqmon routes on the full path and loads its assets from RootPath, so it
 	// is mounted without stripping the prefix.
-	app.Use(MonitoringPath, ma.handle, dashboardPage, adaptor.HTTPHandler(h))
+	app.Use(MonitoringPath, sameOrigin, ma.handle, dashboardPage, adaptor.HTTPHandler(h))
+}
+
+// sameOrigin refuses state-changing requests that a browser sent from another
+// site. Browsers resend cached Basic credentials with any request to this
+// host, so without this check a page elsewhere could pause queues or delete
+// tasks with an admin's credentials (CSRF). Sec-Fetch-Site, where sent, must
+// be same-origin or none (typed by the user); otherwise an Origin header must
+// name this host. Requests carrying neither come from non-browser clients,
+// which hold their credentials themselves.
+func sameOrigin(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return c.Next()
+	}
+	switch site := c.Get("Sec-Fetch-Site"); site {
+	case "same-origin", "none":
+		return c.Next()
+	case "":
+	default:
+		return crossSite()
+	}
+	if origin := c.Get(fiber.HeaderOrigin); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, string(c.Request().Host())) {
+			return crossSite()
+		}
+	}
+	return c.Next()
+}
+
+func crossSite() error {
+	return httpserver.NewError(fiber.StatusForbidden, "forbidden", "cross-site requests may not change the monitoring state")
 }
 
 // monitoringAuth lets in users with admin:access, by HTTP Basic (email and

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/lib/pq"
 	"github.com/rs/zerolog"
 )
 
@@ -110,6 +111,10 @@ func ErrorHandler(log zerolog.Logger) fiber.ErrorHandler {
 			apiErr = ErrUnavailable
 		case errors.As(err, &fe):
 			apiErr = fromFiber(fe)
+		case isBadText(err):
+			// Defence in depth behind the edge checks: text Postgres refuses
+			// (NUL, invalid UTF-8) is the client's input, never a 500.
+			apiErr = NewError(fiber.StatusBadRequest, "invalid_request", "the request contains characters that cannot be stored")
 		default:
 			log.Error().Err(err).Str("request_id", RequestID(c)).Str("route", routeOf(c)).Msg("internal error")
 			apiErr = NewError(fiber.StatusInternalServerError, "internal", "internal error")
@@ -117,6 +122,11 @@ func ErrorHandler(log zerolog.Logger) fiber.ErrorHandler {
 		if apiErr.RetryAfter > 0 {
 			secs := int((apiErr.RetryAfter + time.Second - 1) / time.Second)
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		}
+		if c.Response().Header.Peek(fiber.HeaderXContentTypeOptions) == nil {
+			// Raised before routing (413, 431, 408, unparsable requests): the
+			// middleware never ran.
+			setSecurityHeaders(c)
 		}
 		var body errorBody
 		body.Error.Code = apiErr.Code
@@ -136,7 +146,17 @@ func fromFiber(fe *fiber.Error) *Error {
 	case fiber.StatusMethodNotAllowed:
 		return NewError(fe.Code, "method_not_allowed", "method not allowed on this route")
 	case fiber.StatusBadRequest:
-		return NewError(fe.Code, "bad_request", fe.Message)
+		// Never fe.Message: for a request that could not be parsed it quotes
+		// the raw request, Authorization header included.
+		return NewError(fe.Code, "bad_request", "the request could not be parsed")
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return NewError(fe.Code, "headers_too_large", "the request headers are too large")
+	case fiber.StatusRequestTimeout:
+		return NewError(fe.Code, "request_timeout", "the request took too long to arrive")
+	case fiber.StatusUnsupportedMediaType:
+		return NewError(fe.Code, "unsupported_media_type", "unsupported content type or encoding")
+	case fiber.StatusBadGateway:
+		return NewError(fiber.StatusBadRequest, "bad_request", "the request could not be read")
 	case fiber.StatusUnauthorized:
 		return ErrUnauthorized
 	case fiber.StatusForbidden:
@@ -149,5 +169,11 @@ func fromFiber(fe *fiber.Error) *Error {
 	if fe.Code >= 500 {
 		return NewError(fiber.StatusInternalServerError, "internal", "internal error")
 	}
-	return NewError(fe.Code, "error", fe.Message)
+	return NewError(fe.Code, "bad_request", "the request was refused")
+}
+
+// isBadText reports a Postgres refusal of the text it was given.
+func isBadText(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "22021" || pqErr.Code == "22P05")
 }

@@ -1,6 +1,8 @@
 package httpserver
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 )
 
 // BodyLimit is the largest request body accepted (64 KiB); larger ones get 413.
@@ -37,10 +40,12 @@ func New(opts Options) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	guardMethods(app)
 	app.Use(recover.New())
 	app.Use(requestID)
 	app.Use(accessLog(opts))
 	app.Use(securityHeaders)
+	app.Use(edgeChecks)
 	app.Use(cors.New(cors.Config{
 		AllowOrigins:  strings.Join(opts.CORSOrigins, ","),
 		AllowHeaders:  "Authorization, Content-Type, X-Request-ID",
@@ -133,10 +138,49 @@ func accessLog(opts Options) fiber.Handler {
 // securityHeaders sets the headers a JSON API should always send. The CSP allows
 // only same-origin assets, which the embedded dashboard and docs need.
 func securityHeaders(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	c.Set(fiber.HeaderXFrameOptions, "DENY")
-	c.Set(fiber.HeaderStrictTransportSecurity, "max-age=63072000; includeSubDomains")
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; base-uri 'self'")
-	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	setSecurityHeaders(c)
 	return c.Next()
+}
+
+// setSecurityHeaders is securityHeaders without the chain, for errors raised
+// before routing (they never pass the middleware).
+func setSecurityHeaders(c *fiber.Ctx) {
+	noStore(c)
+	for _, h := range securityHeaderValues {
+		c.Set(h[0], h[1])
+	}
+}
+
+var securityHeaderValues = [][2]string{
+	{fiber.HeaderXContentTypeOptions, "nosniff"},
+	{fiber.HeaderXFrameOptions, "DENY"},
+	{fiber.HeaderStrictTransportSecurity, "max-age=63072000; includeSubDomains"},
+	{fiber.HeaderContentSecurityPolicy, "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; base-uri 'self'"},
+	{fiber.HeaderReferrerPolicy, "no-referrer"},
+}
+
+// guardMethods answers requests with a method Fiber does not know. Fiber
+// itself answers them before any handler, with a text body and none of our
+// headers; here they get the documented error shape.
+func guardMethods(app *fiber.App) {
+	srv := app.Server()
+	next := srv.Handler
+	srv.Handler = func(rc *fasthttp.RequestCtx) {
+		if slices.Contains(fiber.DefaultMethods, string(rc.Method())) {
+			next(rc)
+			return
+		}
+		for _, h := range securityHeaderValues {
+			rc.Response.Header.Set(h[0], h[1])
+		}
+		id := uuid.NewString()
+		rc.Response.Header.Set(fiber.HeaderXRequestID, id)
+		rc.Response.Header.Set(fiber.HeaderCacheControl, "no-store")
+		var body errorBody
+		body.Error.Code, body.Error.Message, body.RequestID = "bad_request", "unknown HTTP method", id
+		raw, _ := json.Marshal(body)
+		rc.SetStatusCode(fiber.StatusBadRequest)
+		rc.SetContentType(fiber.MIMEApplicationJSON)
+		rc.SetBody(raw)
+	}
 }

@@ -5,7 +5,7 @@
 #   docker build -t verifier .
 #   docker run --rm verifier api migrate status
 
-ARG GO_VERSION=1.26
+ARG GO_VERSION=1.26.10
 
 # --- build -------------------------------------------------------------------
 FROM golang:${GO_VERSION}-alpine AS build

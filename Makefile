@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test test-short migrate migrate-down build lint vet fmt-check bench bench-quick test-faults clean services
+.PHONY: run test test-short migrate migrate-down build lint vet fmt-check vulncheck bench bench-quick test-faults clean services
 
 run: ## the whole system in the foreground: sandbox, API (migrates), worker
 	@scripts/run.sh
@@ -30,8 +30,13 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-lint: vet fmt-check ## go vet, gofmt and the OpenAPI linter
+lint: vet fmt-check vulncheck ## go vet, gofmt, govulncheck and the OpenAPI linter
 	@if [ -f scripts/lint-openapi.sh ]; then scripts/lint-openapi.sh; fi
+
+# Standard-library findings only warn where the machine pins its toolchain
+# (GOTOOLCHAIN=local): upgrading Go is not this repository's to do there.
+vulncheck: ## govulncheck over every package (database built from the module proxy)
+	@if [ "$$($(GO) env GOTOOLCHAIN)" = local ]; then VULNCHECK_STDLIB=warn scripts/govulncheck.sh; else scripts/govulncheck.sh; fi
 
 bench: services ## the benchmark report (bench/results/<date>/report.md)
 	@if [ -d cmd/loadgen ]; then $(GO) run ./cmd/loadgen; else echo "no benchmark harness yet (issue: Proof)"; fi

@@ -68,7 +68,7 @@ type txAccount struct {
 }
 
 // txSetup starts the API; checks replaces the real scheduler when not nil.
-func txSetup(t *testing.T, checks transaction.Checks) *txEnv {
+func txSetup(t testing.TB, checks transaction.Checks) *txEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &txEnv{db: pgtest.New(t), redis: redistest.Start(t), logs: &syncBuffer{}}
@@ -115,7 +115,7 @@ func txSetup(t *testing.T, checks transaction.Checks) *txEnv {
 	return e
 }
 
-func (e *txEnv) login(t *testing.T, email, password string) txAccount {
+func (e *txEnv) login(t testing.TB, email, password string) txAccount {
 	t.Helper()
 	pair, err := e.svc.Login(context.Background(), "127.0.0.1", email, password)
 	if err != nil {

@@ -1,9 +1,22 @@
-# The two commands a newcomer needs: `make run` and `make test`.
+# The two commands a newcomer needs: `make run` and `make test`. `make help` lists the rest.
 SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
+# Every Go module of the repository (the service, the public client).
+MODULES := . client
 
-.PHONY: run test test-short migrate migrate-down build lint vet fmt-check vulncheck bench bench-quick test-faults clean services
+# Stamped into every binary (--version) and the build_info metric.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X github.com/banesco-verifier/verifier/internal/buildinfo.Version=$(VERSION) \
+           -X github.com/banesco-verifier/verifier/internal/buildinfo.Commit=$(COMMIT) \
+           -X github.com/banesco-verifier/verifier/internal/buildinfo.Date=$(DATE)
+
+.PHONY: help run test test-short tools migrate migrate-down build lint vet fmt-check tidy-check vulncheck bench bench-quick test-faults clean services
+
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: ## the whole system in the foreground: sandbox, API (migrates), worker
 	@scripts/run.sh
@@ -11,9 +24,19 @@ run: ## the whole system in the foreground: sandbox, API (migrates), worker
 services: ## start local Postgres/Redis if they are down
 	@scripts/services.sh
 
-test: services ## every test, with the race detector, against real Postgres and Redis
+tools: ## install promtool and Chromium for the full test suite (or say how)
+	@scripts/test-tools.sh
+
+test: tools services ## every test, with the race detector, against real Postgres and Redis
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	cd client && $(GO) test -race -count=1 ./...
 	@scripts/promtool-test.sh
+
+test-short: services ## a reduced run without promtool, Chromium or the real-process tests
+	@echo "test-short leaves out: the browser tests (Chromium), the alert-rule tests (promtool)," \
+	      "the tests that build and run the binaries (internal/systest, cmd/worker) and the fuzz corpora's slow cases"
+	$(GO) test -race -short -count=1 -timeout 10m $(PKGS)
+	cd client && $(GO) test -race -short -count=1 ./...
 
 migrate: services build ## create the database if missing and apply migrations
 	bin/api createdb && bin/api migrate
@@ -21,16 +44,19 @@ migrate: services build ## create the database if missing and apply migrations
 migrate-down: build ## roll back every migration
 	bin/api migrate down
 
-build: ## binaries into bin/
-	$(GO) build -o bin/ ./cmd/...
+build: ## binaries into bin/, stamped with the version
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
-vet:
-	$(GO) vet $(PKGS)
+vet: ## go vet in every module
+	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
-fmt-check:
+fmt-check: ## gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-lint: vet fmt-check vulncheck ## go vet, gofmt, govulncheck and the OpenAPI linter
+tidy-check: ## go mod tidy -diff in every module
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff) || { echo "go.mod of $$m is not tidy: run go mod tidy there"; exit 1; }; done
+
+lint: vet fmt-check tidy-check vulncheck ## go vet, gofmt, go mod tidy -diff, govulncheck and the OpenAPI linter
 	@if [ -f scripts/lint-openapi.sh ]; then scripts/lint-openapi.sh; fi
 
 # Standard-library findings only warn where the machine pins its toolchain
@@ -39,12 +65,12 @@ vulncheck: ## govulncheck over every package (database built from the module pro
 	@if [ "$$($(GO) env GOTOOLCHAIN)" = local ]; then VULNCHECK_STDLIB=warn scripts/govulncheck.sh; else scripts/govulncheck.sh; fi
 
 bench: services ## the benchmark report (bench/results/<date>/report.md)
-	@if [ -d cmd/loadgen ]; then $(GO) run ./cmd/loadgen; else echo "no benchmark harness yet (issue: Proof)"; fi
+	$(GO) run ./cmd/loadgen
 
-bench-quick: services
-	@if [ -d cmd/loadgen ]; then $(GO) run ./cmd/loadgen -quick; else echo "no benchmark harness yet (issue: Proof)"; fi
+bench-quick: services ## a small version of make bench
+	$(GO) run ./cmd/loadgen -quick
 
-clean:
+clean: ## remove bin/
 	rm -rf bin/
 
 test-faults: services ## the fault suite: real processes, kill -9, Redis flush/restart, Postgres restart, bank chaos, SIGTERM

@@ -18,6 +18,7 @@ import (
 
 	"github.com/banesco-verifier/verifier/internal/api"
 	"github.com/banesco-verifier/verifier/internal/auth"
+	"github.com/banesco-verifier/verifier/internal/buildinfo"
 	"github.com/banesco-verifier/verifier/internal/config"
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/health"
@@ -28,6 +29,9 @@ import (
 )
 
 func main() {
+	if buildinfo.Handle("api", usage, os.Args[1:], os.Stdout) {
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "api:", err)
 		os.Exit(1)
@@ -78,7 +82,7 @@ func command(ctx context.Context, cfg config.Config, args []string) error {
 		fmt.Printf("schema version %d\n", v)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (createdb|migrate)", args[0])
+	return fmt.Errorf("unknown command %q: api --help lists the commands", args[0])
 }
 
 func run() error {
@@ -134,6 +138,7 @@ func run() error {
 	// (asynq's own exporter, registered in the API only) and the transactions
 	// that need an operator (one indexed count each per scrape).
 	reg := metrics.NewRegistry()
+	buildinfo.Register(reg)
 	httpMetrics := metrics.NewHTTP(reg)
 	metrics.RegisterPostgres(reg, db.DB)
 	metrics.RegisterRedis(reg, rdb)

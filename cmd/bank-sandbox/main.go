@@ -17,10 +17,18 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/buildinfo"
 	"github.com/banesco-verifier/verifier/internal/logging"
 )
 
 func main() {
+	if buildinfo.Handle("bank-sandbox", usage, os.Args[1:], os.Stdout) {
+		return
+	}
+	if len(os.Args) > 1 {
+		fmt.Fprintf(os.Stderr, "bank-sandbox: unknown argument %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
 	log, err := newLogger(os.Getenv("LOG_FORMAT"), os.Getenv("LOG_LEVEL"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bank-sandbox:", err)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/banesco-verifier/verifier/internal/buildinfo"
 	"github.com/banesco-verifier/verifier/internal/systest"
 )
 
@@ -40,6 +41,18 @@ func main() {
 	flag.BoolVar(&s.quick, "quick", false, "reduced sizes, one run: under two minutes")
 	flag.StringVar(&s.outDir, "out", "", "output directory (default bench/results/<date>)")
 	qFlag := flag.Int("q", 200, "BANESCO_MAX_RPS for the drain scenario")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), "loadgen is make bench: it starts the real api, worker and bank-sandbox binaries against\n"+
+			"a private Postgres cluster and Redis, runs the benchmark scenarios and writes a report.\n\n"+
+			"usage: loadgen [-quick] [-out dir] [-q rps]   |   loadgen --version\n\nflags:\n")
+		flag.PrintDefaults()
+		fmt.Fprint(flag.CommandLine.Output(), "\nenvironment: TEST_DATABASE_URL is not used (it runs its own Postgres); PATH must hold\n"+
+			"redis-server and Postgres 15 (/usr/lib/postgresql/15/bin).\n")
+	}
+	if len(os.Args) > 1 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		fmt.Println(buildinfo.String("loadgen"))
+		return
+	}
 	flag.Parse()
 	s.drainQ = *qFlag
 	if s.quick {

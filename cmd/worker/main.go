@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/banesco-verifier/verifier/internal/banesco"
+	"github.com/banesco-verifier/verifier/internal/buildinfo"
 	"github.com/banesco-verifier/verifier/internal/config"
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/logging"
@@ -32,6 +33,9 @@ import (
 )
 
 func main() {
+	if buildinfo.Handle("worker", usage, os.Args[1:], os.Stdout) {
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
@@ -48,7 +52,7 @@ func run() error {
 	defer stop()
 	if len(os.Args) > 1 {
 		if os.Args[1] != "ops" {
-			return fmt.Errorf("unknown command %q (ops)", os.Args[1])
+			return fmt.Errorf("unknown command %q: worker --help lists the commands", os.Args[1])
 		}
 		return opsCommand(ctx, cfg, os.Stdout, os.Args[2:])
 	}
@@ -112,6 +116,7 @@ type worker struct {
 // The queue metrics (asynq's exporter) are the API's, so they are not here.
 func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesco.Config, log zerolog.Logger) (*worker, error) {
 	reg := metrics.NewRegistry()
+	buildinfo.Register(reg)
 	metrics.RegisterPostgres(reg, db.DB)
 	metrics.RegisterRedis(reg, rdb)
 

@@ -100,10 +100,7 @@ func chromium() string {
 // the API itself) and checks that Swagger UI rendered the operations list.
 func TestDocsRenderInChromium(t *testing.T) {
 	t.Parallel()
-	bin := chromium()
-	if bin == "" {
-		t.Skip("chromium not installed (apt-get install chromium; .ci/run installs it)")
-	}
+	bin := needChromium(t)
 	_, base := fullApp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -134,4 +131,19 @@ func TestDocsRenderInChromium(t *testing.T) {
 	if t.Failed() {
 		t.Logf("DOM (%d bytes):\n%.4000s\nchromium stderr:\n%.2000s", len(dom), dom, stderr.String())
 	}
+}
+
+// needChromium returns the Chromium binary. Without one the test fails —
+// `make test` installs it (scripts/test-tools.sh) — unless the run is the
+// reduced one the user asked for (`make test-short`, go test -short).
+func needChromium(t *testing.T) string {
+	t.Helper()
+	bin := chromium()
+	if bin == "" {
+		if testing.Short() {
+			t.Skip("-short: the browser test needs Chromium")
+		}
+		t.Fatal("chromium is not installed: apt-get install -y chromium (make test installs it), or run make test-short")
+	}
+	return bin
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -345,10 +344,7 @@ func TestMetricsUseRouteTemplates(t *testing.T) {
 // Content-Security-Policy violation.
 func TestMonitoringInChromium(t *testing.T) {
 	t.Parallel()
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("no /usr/bin/chromium (apt-get install chromium)")
-	}
+	chromium := needChromium(t)
 	b := setupOps(t)
 	task, _ := tasks.NewVerifyTask(tasks.VerifyPayload{TransactionID: "11111111-2222-3333-4444-555555555555"}, tasks.QueueVerify, time.Now().Add(time.Hour))
 	if _, err := b.queue.Enqueue(task); err != nil {

@@ -35,6 +35,9 @@ import (
 // an unpaid one, end UNKNOWN, and only after the bank answered for real.
 func TestBankAsPublicIntegrationsDescribe(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: runs the real binaries")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -158,6 +161,9 @@ func TestBankAsPublicIntegrationsDescribe(t *testing.T) {
 // passes. When the bank accepts the grant, checks resume by themselves.
 func TestRefusedGrantPausesChecks(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: runs the real binaries")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	c, err := Start(ctx, Options{Dir: t.TempDir(), BinDir: testBins(t), Workers: 1, Schedule: "2s", Deadline: "5s",

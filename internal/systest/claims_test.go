@@ -28,6 +28,9 @@ import (
 // limits hold and no process reports a data race.
 func TestClaimRaceAcrossWorkerProcesses(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("-short: runs the real binaries")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bin, err := os.MkdirTemp("", "verifier-racebin-")

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 # Every Go module of the repository (the service, the public client).
-MODULES := . client
+MODULES := . client bench/plot
 
 # Stamped into every binary (--version) and the build_info metric.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -62,7 +62,7 @@ lint: vet fmt-check tidy-check vulncheck ## go vet, gofmt, go mod tidy -diff, go
 # Standard-library findings only warn where the machine pins its toolchain
 # (GOTOOLCHAIN=local): upgrading Go is not this repository's to do there.
 vulncheck: ## govulncheck over every package (database built from the module proxy)
-	@if [ "$$($(GO) env GOTOOLCHAIN)" = local ]; then VULNCHECK_STDLIB=warn scripts/govulncheck.sh; else scripts/govulncheck.sh; fi
+	@if [ "$$($(GO) env GOTOOLCHAIN)" = local ]; then VULNCHECK_STDLIB=warn scripts/govulncheck.sh $(MODULES); else scripts/govulncheck.sh $(MODULES); fi
 
 bench: services ## the benchmark report (bench/results/<date>/report.md)
 	$(GO) run ./cmd/loadgen

@@ -170,3 +170,17 @@ func TestNonAPIErrorBody(t *testing.T) {
 		t.Errorf("err = %#v", err)
 	}
 }
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func order(id, reference string) client.CreateTransaction {
+	return client.CreateTransaction{
+		TransactionID: id, Bank: client.BankMobileTransfer, Reference: reference, Amount: "1240.00",
+		Customer: client.Customer{FullName: "Ana Pérez", Phone: "04141234567", NationalID: "V12345678"},
+	}
+}

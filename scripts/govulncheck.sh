@@ -27,12 +27,19 @@ if [ ! -f "$cache/index/db.json" ]; then
   rm -rf "$cache" && mv "$cache.tmp" "$cache"
 fi
 
+# The modules to scan are the arguments (default: the service's).
+[ $# -eq 0 ] && set -- .
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-set +e
-"$bin" -db "file://$cache" ./... >"$out" 2>&1
-rc=$?
-set -e
+rc=0
+for m in "$@"; do
+  echo "== govulncheck $m"
+  set +e
+  (cd "$m" && "$bin" -db "file://$cache" ./...) >>"$out" 2>&1
+  r=$?
+  set -e
+  if [ $r -ne 0 ] && [ $rc -ne 3 ]; then rc=$r; fi
+done
 cat "$out"
 if [ $rc -eq 0 ]; then
   exit 0

@@ -1,93 +1,104 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
 )
 
-// plots draws the report's PNGs with gonum/plot.
-func (r *report) plots() error {
-	dir := r.settings.outDir
-	{
-		p := plot.New()
-		p.Title.Text = "Create throughput"
-		p.X.Label.Text = "concurrency"
-		p.Y.Label.Text = "requests/s"
-		api, floor := plotter.XYs{}, plotter.XYs{}
-		for i, pt := range r.create.API {
-			api = append(api, plotter.XY{X: float64(pt.Conc), Y: pt.RPS})
-			floor = append(floor, plotter.XY{X: float64(r.create.Floor[i].Conc), Y: r.create.Floor[i].RPS})
-		}
-		if err := plotutil.AddLinePoints(p, "API (HTTP)", api, "floor (no HTTP)", floor); err != nil {
-			return err
-		}
-		if err := p.Save(6*vg.Inch, 4*vg.Inch, filepath.Join(dir, "create.png")); err != nil {
-			return err
-		}
-	}
-	{
-		p := plot.New()
-		p.Title.Text = fmt.Sprintf("Pipeline drain, Q = %d checks/s", r.settings.drainQ)
-		p.X.Label.Text = "worker processes"
-		p.Y.Label.Text = "checks/s"
-		got, q := plotter.XYs{}, plotter.XYs{}
-		for _, d := range r.drain {
-			got = append(got, plotter.XY{X: float64(d.Workers), Y: d.ChecksPerSec})
-			q = append(q, plotter.XY{X: float64(d.Workers), Y: float64(r.settings.drainQ)})
-		}
-		if err := plotutil.AddLinePoints(p, "achieved", got, "Q (bank limit)", q); err != nil {
-			return err
-		}
-		p.Y.Min = 0
-		if err := p.Save(6*vg.Inch, 4*vg.Inch, filepath.Join(dir, "drain.png")); err != nil {
-			return err
-		}
-	}
-	if err := bars(filepath.Join(dir, "latency.png"), "Create → COMPLETED", "ms", func() (names []string, p50, p99 []float64) {
-		for _, l := range r.latency {
-			names = append(names, "poll "+l.Poll)
-			p50 = append(p50, float64(l.FinalP50.Microseconds())/1000)
-			p99 = append(p99, float64(l.FinalP99.Microseconds())/1000)
-		}
-		return
-	}); err != nil {
-		return err
-	}
-	return bars(filepath.Join(dir, "reads.png"), fmt.Sprintf("Reads over %d rows", r.settings.readRows), "ms", func() (names []string, p50, p99 []float64) {
-		for i, q := range r.reads {
-			names = append(names, fmt.Sprintf("%d", i+1))
-			p50 = append(p50, float64(q.P50.Microseconds())/1000)
-			p99 = append(p99, float64(q.P99.Microseconds())/1000)
-		}
-		return
-	})
+// chart and series are the data of one PNG, as bench/plot reads them. The
+// drawing lives in that module of its own so that gonum/plot stays out of the
+// service's dependencies.
+type chart struct {
+	File   string   `json:"file"`
+	Title  string   `json:"title"`
+	XLabel string   `json:"x_label"`
+	YLabel string   `json:"y_label"`
+	Kind   string   `json:"kind"`
+	Names  []string `json:"names,omitempty"`
+	Series []series `json:"series"`
+	YMin0  bool     `json:"y_min_0,omitempty"`
 }
 
-func bars(path, title, unit string, data func() ([]string, []float64, []float64)) error {
-	names, p50, p99 := data()
-	p := plot.New()
-	p.Title.Text = title
-	p.Y.Label.Text = unit
-	w := vg.Points(12)
-	b50, err := plotter.NewBarChart(plotter.Values(p50), w)
+type series struct {
+	Name string    `json:"name"`
+	X    []float64 `json:"x,omitempty"`
+	Y    []float64 `json:"y"`
+}
+
+// plots writes plots.json and has bench/plot draw the PNGs from it.
+func (r *report) plots() error {
+	dir := r.settings.outDir
+	api, floor := series{Name: "API (HTTP)"}, series{Name: "floor (no HTTP)"}
+	for i, pt := range r.create.API {
+		api.X, api.Y = append(api.X, float64(pt.Conc)), append(api.Y, pt.RPS)
+		floor.X, floor.Y = append(floor.X, float64(r.create.Floor[i].Conc)), append(floor.Y, r.create.Floor[i].RPS)
+	}
+	got, q := series{Name: "achieved"}, series{Name: "Q (bank limit)"}
+	for _, d := range r.drain {
+		got.X, got.Y = append(got.X, float64(d.Workers)), append(got.Y, d.ChecksPerSec)
+		q.X, q.Y = append(q.X, float64(d.Workers)), append(q.Y, float64(r.settings.drainQ))
+	}
+	lat := chart{File: "latency.png", Title: "Create → COMPLETED", YLabel: "ms", Kind: "bars",
+		Series: []series{{Name: "p50"}, {Name: "p99"}}}
+	for _, l := range r.latency {
+		lat.Names = append(lat.Names, "poll "+l.Poll)
+		lat.Series[0].Y = append(lat.Series[0].Y, float64(l.FinalP50.Microseconds())/1000)
+		lat.Series[1].Y = append(lat.Series[1].Y, float64(l.FinalP99.Microseconds())/1000)
+	}
+	reads := chart{File: "reads.png", Title: fmt.Sprintf("Reads over %d rows", r.settings.readRows), YLabel: "ms", Kind: "bars",
+		Series: []series{{Name: "p50"}, {Name: "p99"}}}
+	for i, rq := range r.reads {
+		reads.Names = append(reads.Names, fmt.Sprintf("%d", i+1))
+		reads.Series[0].Y = append(reads.Series[0].Y, float64(rq.P50.Microseconds())/1000)
+		reads.Series[1].Y = append(reads.Series[1].Y, float64(rq.P99.Microseconds())/1000)
+	}
+	charts := []chart{
+		{File: "create.png", Title: "Create throughput", XLabel: "concurrency", YLabel: "requests/s", Kind: "lines", Series: []series{api, floor}},
+		{File: "drain.png", Title: fmt.Sprintf("Pipeline drain, Q = %d checks/s", r.settings.drainQ), XLabel: "worker processes",
+			YLabel: "checks/s", Kind: "lines", Series: []series{got, q}, YMin0: true},
+		lat, reads,
+	}
+	raw, err := json.MarshalIndent(charts, "", "  ")
 	if err != nil {
 		return err
 	}
-	b99, err := plotter.NewBarChart(plotter.Values(p99), w)
+	data := filepath.Join(dir, "plots.json")
+	if err := os.WriteFile(data, raw, 0o644); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(data)
 	if err != nil {
 		return err
 	}
-	b50.Color, b99.Color = plotutil.Color(0), plotutil.Color(1)
-	b50.Offset, b99.Offset = -w/2, w/2
-	p.Add(b50, b99)
-	p.Legend.Add("p50", b50)
-	p.Legend.Add("p99", b99)
-	p.Legend.Top = true
-	p.NominalX(names...)
-	return p.Save(7*vg.Inch, 4*vg.Inch, path)
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "run", ".", abs)
+	cmd.Dir = filepath.Join(root, "bench", "plot")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("bench/plot: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// moduleRoot is the repository root (the directory with the service's go.mod).
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "bench", "plot", "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("run make bench from the repository")
+		}
+		dir = parent
+	}
 }

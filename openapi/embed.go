@@ -1,5 +1,5 @@
 // Package openapi holds the OpenAPI document of the public HTTP interface
-// (openapi.yaml, the contract of shared/api.md) and the Swagger UI assets that
+// (openapi.yaml, the contract of docs/api.md) and the Swagger UI assets that
 // render it at GET /docs, embedded so the binary serves both with no network.
 // scripts/update-docs-ui.sh refreshes the Swagger UI files from npm;
 // scripts/lint-openapi.sh lints the spec.

@@ -1,4 +1,4 @@
-// Package api is the route table of the public HTTP interface (shared/api.md):
+// Package api is the route table of the public HTTP interface (docs/api.md):
 // every route, its middleware and its handler, in one readable place. Handlers
 // live in their domain packages; this package only wires them.
 package api

@@ -1,6 +1,6 @@
 package api_test
 
-// Tests of the Transactions routes (shared/api.md "Transactions") over a real
+// Tests of the Transactions routes (docs/api.md "Transactions") over a real
 // listener, a real Postgres database and a private Redis whose Asynq queues the
 // real verify.Scheduler fills. Names here start with "tx" so they never collide
 // with the helpers of the other test files of this package.

@@ -6,7 +6,7 @@ package auth
 
 import "slices"
 
-// Permission names, as in shared/api.md.
+// Permission names, as in docs/api.md.
 const (
 	PermTransactionCreate = "transaction:create"
 	PermTransactionRead   = "transaction:read"

@@ -14,7 +14,7 @@ import (
 // Issuer is the iss claim of every access token; tokens from elsewhere are refused.
 const Issuer = "verifier"
 
-// Claims are the access token's claims (shared/api.md: sub, email, perms, iat, exp, jti).
+// Claims are the access token's claims (docs/api.md: sub, email, perms, iat, exp, jti).
 type Claims struct {
 	Email string   `json:"email"`
 	Perms []string `json:"perms"`

@@ -1,5 +1,5 @@
 // Package config loads the process configuration from environment variables
-// (names as in the public contract, shared/api.md), applies defaults that work on a
+// (names as in the public contract, docs/api.md), applies defaults that work on a
 // developer machine and validates everything once at start, so a bad value stops the
 // process with one clear line instead of failing later.
 package config
@@ -124,7 +124,7 @@ func (c Config) validate() error {
 	}
 	if c.WorkerShutdownTimeout < 11*time.Second {
 		// Above the bank timeout, so a check in flight finishes before asynq gives
-		// its task back to the queue (shared/asynq-notes.md, Shutdown).
+		// its task back to the queue (docs/architecture.md, Asynq).
 		return errors.New("config: WORKER_SHUTDOWN_TIMEOUT must be at least 11s (above BANESCO_TIMEOUT)")
 	}
 	return nil

@@ -18,7 +18,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load with no variables: %v", err)
 	}
-	// The defaults the public contract (shared/api.md, Environment) promises.
+	// The defaults the public contract (docs/api.md, Environment) promises.
 	checks := []struct {
 		name      string
 		got, want any

@@ -21,7 +21,7 @@ import (
 
 // Open connects to Postgres with a bounded pool and checks the connection.
 // Sessions use the UTC time zone, so timestamps read back are in UTC whatever the
-// server's setting (shared/api.md: times in UTC).
+// server's setting (docs/api.md: times in UTC).
 func Open(ctx context.Context, dsn string, maxConns int) (*sqlx.DB, error) {
 	db, err := sqlx.Open("postgres", withUTC(dsn))
 	if err != nil {

@@ -243,7 +243,7 @@ func TestOpenReadsTimesInUTC(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	// A server or database configured for local time must not leak its offset
-	// into the API's timestamps (shared/api.md: times in UTC).
+	// into the API's timestamps (docs/api.md: times in UTC).
 	tmp := pgtest.New(t)
 	if _, err := tmp.ExecContext(ctx, "ALTER DATABASE "+pq.QuoteIdentifier(tmp.Name)+" SET timezone TO 'America/Caracas'"); err != nil {
 		t.Fatalf("set timezone: %v", err)

@@ -14,7 +14,7 @@ import (
 // Status of a transaction.
 type Status string
 
-// Statuses (shared/api.md).
+// Statuses (docs/api.md).
 const (
 	StatusInProgress Status = "IN_PROGRESS"
 	StatusCompleted  Status = "COMPLETED"
@@ -82,7 +82,7 @@ type Customer struct {
 	Concept    *string `json:"concept"`
 }
 
-// View is the JSON shape of a transaction (shared/api.md "Transaction").
+// View is the JSON shape of a transaction (docs/api.md "Transaction").
 type View struct {
 	ID              string           `json:"id"`
 	TransactionID   string           `json:"transaction_id"`

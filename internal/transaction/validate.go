@@ -62,7 +62,7 @@ var (
 )
 
 // Validate checks and normalises a create request against the rules of
-// shared/api.md; the map names each field at fault.
+// docs/api.md; the map names each field at fault.
 func (r CreateRequest) Validate(now time.Time) (NewTransaction, map[string]string) {
 	f := map[string]string{}
 	n := NewTransaction{

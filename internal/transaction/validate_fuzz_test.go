@@ -13,7 +13,7 @@ import (
 
 // FuzzCreateBody feeds arbitrary bodies through the API's strict decoder and the
 // validator: they must never panic, and whatever they accept must obey every
-// rule of shared/api.md after normalisation.
+// rule of docs/api.md after normalisation.
 func FuzzCreateBody(f *testing.F) {
 	seeds := []string{
 		`{"transaction_id":"ORD-1001","bank":"MOBILE_TRANSFER","transaction_type":"TRANSACTION","reference":"000123456789","amount":"1240.00","payer_bank_code":"0102","paid_on":"2026-11-22","customer":{"full_name":"Ana Pérez","phone":"04141234567","national_id":"V12345678","concept":"Consulta"}}`,

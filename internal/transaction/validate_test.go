@@ -16,7 +16,7 @@ var validClock = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }
 
-// validRequest is the example body of shared/api.md.
+// validRequest is the example body of docs/api.md.
 func validRequest() transaction.CreateRequest {
 	return transaction.CreateRequest{
 		TransactionID: "ORD-1001", Bank: "MOBILE_TRANSFER", TransactionType: "TRANSACTION",

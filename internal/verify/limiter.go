@@ -23,7 +23,7 @@ const (
 // Safety margins. The bank measures at arrival over sliding windows while we
 // decide a few milliseconds earlier; GCRA with a burst of 1 spaces grants evenly,
 // so spacing them slightly wider than the window allows keeps every window within
-// the limit despite that jitter (shared/bank-api.md §3).
+// the limit despite that jitter (docs/bank.md, Our own limits).
 const (
 	perTransactionMargin = time.Second             // per-reference spacing: 60s/N + 1s
 	globalWindow         = 1250 * time.Millisecond // N grants per 1.25s tolerates 250ms of jitter (a new TLS connection, a GC pause)

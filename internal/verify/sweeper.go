@@ -83,7 +83,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 
 // Run enqueues one sweep task per period until ctx ends. Every replica runs it;
 // the period's TaskID lets only one sweep per period through (asynq's Scheduler
-// has no leader election, shared/asynq-notes.md).
+// has no leader election, docs/architecture.md).
 func (s *Sweeper) Run(ctx context.Context) {
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()

@@ -24,8 +24,8 @@ import (
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/logging"
 	"github.com/banesco-verifier/verifier/internal/metrics"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 )
 
 func main() {
@@ -125,10 +125,10 @@ func run() error {
 		log.Info().Str("email", cfg.AdminEmail).Msg("bootstrapped the admin user from ADMIN_EMAIL")
 	}
 
-	queue := asynq.NewClientFromRedisClient(rdb)
-	defer queue.Close()
+	qc := asynq.NewClientFromRedisClient(rdb)
+	defer qc.Close()
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	scheduler := verify.NewScheduler(queue, inspector, verify.Spacing(cfg.BanescoPerTxPerMinute))
+	scheduler := queue.NewScheduler(qc, inspector, queue.Spacing(cfg.BanescoPerTxPerMinute))
 	asynqRedis, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
@@ -143,8 +143,8 @@ func run() error {
 	metrics.RegisterPostgres(reg, db.DB)
 	metrics.RegisterRedis(reg, rdb)
 	reg.MustRegister(queuemetrics.NewQueueMetricsCollector(inspector))
-	reg.MustRegister(metrics.NewTransactions(db, time.Minute, log))
 	txStore := transaction.NewStore(db, transaction.NewMetrics(reg))
+	reg.MustRegister(metrics.NewTransactions(txStore, time.Minute, log))
 
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: authSvc, Health: health.NewChecker(db, rdb),

@@ -11,9 +11,9 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/banesco-verifier/verifier/client"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/systest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 )
 
 // point is one measured throughput point.
@@ -95,8 +95,8 @@ func benchCreate(ctx context.Context, s settings, r *report) error {
 			return err
 		}
 		store := transaction.NewStore(db, nil)
-		queue := asynq.NewClientFromRedisClient(rdb)
-		sched := verify.NewScheduler(queue, asynq.NewInspectorFromRedisClient(rdb), verify.Spacing(2))
+		qc := asynq.NewClientFromRedisClient(rdb)
+		sched := queue.NewScheduler(qc, asynq.NewInspectorFromRedisClient(rdb), queue.Spacing(2))
 		for _, conc := range s.conc {
 			prefix := fmt.Sprintf("A%dc%d", run, conc)
 			// Through the public Go client, as a client app would.
@@ -132,7 +132,7 @@ func benchCreate(ctx context.Context, s settings, r *report) error {
 			floors[conc] = append(floors[conc], fp)
 		}
 		r.create.APIPeakRSSKB = append(r.create.APIPeakRSSKB, procKB(c.API.Pid(), "VmHWM"))
-		queue.Close()
+		qc.Close()
 		rdb.Close()
 		db.Close()
 		c.Close()

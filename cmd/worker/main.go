@@ -28,6 +28,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/logging"
 	"github.com/banesco-verifier/verifier/internal/metrics"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
 )
@@ -80,8 +81,7 @@ func run() error {
 	if err := w.srv.Start(w.mux); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
-	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	go w.sweeper.Run(sweepCtx)
+	w.sweeper.Start()
 
 	httpSrv := &http.Server{Addr: cfg.WorkerMetricsAddr, Handler: opsMux(w.reg, db, rdb), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -95,7 +95,7 @@ func run() error {
 
 	<-ctx.Done()
 	log.Info().Msg("shutting down: in-flight checks finish or return to the queue")
-	stopSweep()
+	w.sweeper.Shutdown()
 	w.srv.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -129,13 +129,13 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 
 	vm := verify.NewMetrics(reg)
 	store := transaction.NewStore(db, transaction.NewMetrics(reg))
-	queue := asynq.NewClientFromRedisClient(rdb)
+	qc := asynq.NewClientFromRedisClient(rdb)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	limiter := verify.NewLimiter(rdb, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
-	scheduler := verify.NewScheduler(queue, inspector, limiter.PerTransactionSpacing())
+	scheduler := queue.NewScheduler(qc, inspector, limiter.PerTransactionSpacing())
 	handler := verify.NewHandler(store, bank, limiter, verify.Policy{Schedule: cfg.VerifySchedule,
 		OutageBackoff: cfg.VerifyOutageBackoff, RangeTooWideReviewAfter: cfg.VerifyRangeTooWideReviewAfter}, vm, log)
-	sweeper := verify.NewSweeper(store, scheduler, queue, cfg.SweepInterval, vm, log)
+	sweeper := verify.NewSweeper(store, scheduler, qc, cfg.SweepInterval, vm, log)
 
 	srv := verify.NewServer(rdb, verify.ServerOptions{
 		Concurrency: cfg.WorkerConcurrency, PollInterval: cfg.WorkerPollInterval,

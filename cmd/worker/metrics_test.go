@@ -16,8 +16,8 @@ import (
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 	"github.com/banesco-verifier/verifier/internal/metrics"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/systest"
-	"github.com/banesco-verifier/verifier/internal/verify"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -199,7 +199,7 @@ func testOpsCommands(t *testing.T, ctx context.Context, c *systest.Cluster, date
 	}
 
 	var out bytes.Buffer
-	tool := newOpsTool(c.DB, rdb, verify.Spacing(2), &out)
+	tool := newOpsTool(c.DB, rdb, queue.Spacing(2), &out)
 	run := func(args ...string) string {
 		t.Helper()
 		out.Reset()

@@ -16,8 +16,8 @@ import (
 
 	"github.com/banesco-verifier/verifier/internal/config"
 	"github.com/banesco-verifier/verifier/internal/database"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -45,7 +45,7 @@ func opsCommand(ctx context.Context, cfg config.Config, out io.Writer, args []st
 	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
-	return newOpsTool(db, rdb, verify.Spacing(cfg.BanescoPerTxPerMinute), out).run(ctx, args)
+	return newOpsTool(db, rdb, queue.Spacing(cfg.BanescoPerTxPerMinute), out).run(ctx, args)
 }
 
 // opsTool holds what the ops commands need.
@@ -53,7 +53,7 @@ type opsTool struct {
 	db        *sqlx.DB
 	store     *transaction.Store
 	inspector *asynq.Inspector
-	scheduler *verify.Scheduler
+	scheduler *queue.Scheduler
 	out       io.Writer
 }
 
@@ -61,7 +61,7 @@ func newOpsTool(db *sqlx.DB, rdb redis.UniversalClient, spacing time.Duration, o
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
 	return &opsTool{db: db, store: transaction.NewStore(db, nil), inspector: inspector,
-		scheduler: verify.NewScheduler(client, inspector, spacing), out: out}
+		scheduler: queue.NewScheduler(client, inspector, spacing), out: out}
 }
 
 func (o *opsTool) run(ctx context.Context, args []string) error {
@@ -98,35 +98,10 @@ func (o *opsTool) run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown ops command %q\n%s", args[0], opsUsage)
 }
 
-// stuckRow is one line of `ops stuck`.
-type stuckRow struct {
-	ID            string             `db:"id"`
-	TransactionID string             `db:"transaction_id"`
-	Status        transaction.Status `db:"status"`
-	Attempts      int                `db:"attempts"`
-	NextCheckAt   *time.Time         `db:"next_check_at"`
-	DeadlineAt    time.Time          `db:"deadline_at"`
-	UpdatedAt     time.Time          `db:"updated_at"`
-	Reason        string             `db:"status_reason"`
-}
-
-// stuckQuery reads each kind through its index (transactions_due_idx,
-// transactions_status_created_idx).
-const stuckQuery = `
-(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason
-	FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL AND next_check_at < $1
-	ORDER BY next_check_at LIMIT $2)
-UNION ALL
-(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason
-	FROM transactions WHERE status = 'UNKNOWN' AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2)
-UNION ALL
-(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason
-	FROM transactions WHERE status = 'TO_REVIEW' AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2)`
-
 func (o *opsTool) stuck(ctx context.Context, grace time.Duration, limit int) error {
-	rows := []stuckRow{}
-	if err := o.db.SelectContext(ctx, &rows, stuckQuery, time.Now().Add(-grace), limit); err != nil {
-		return fmt.Errorf("list stuck transactions: %w", err)
+	rows, err := o.store.Stuck(ctx, time.Now().Add(-grace), limit)
+	if err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tTRANSACTION_ID\tID\tATTEMPTS\tNEXT_CHECK_AT\tDEADLINE_AT\tTASK\tREASON")
@@ -209,11 +184,9 @@ func (o *opsTool) requeue(ctx context.Context, id string) error {
 		return fmt.Errorf("transaction %s is %s: only IN_PROGRESS transactions are checked with the bank (settle it with PATCH /api/v1/transactions/%s)",
 			t.TransactionID, t.Status, t.TransactionID)
 	}
-	at, err := o.scheduler.CheckNow(ctx, t, "ops")
+	// The same path as POST …/verify, without reopening.
+	at, _, err := o.store.CheckNow(ctx, o.scheduler, t, 0, "ops", "ops")
 	if err != nil {
-		return err
-	}
-	if err := o.store.SetNextCheck(ctx, t.ID, at); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.out, "%s: check queued for %s (%s)\n", t.TransactionID, at.UTC().Format(time.RFC3339), o.taskSummary(t.ID))
@@ -222,30 +195,11 @@ func (o *opsTool) requeue(ctx context.Context, id string) error {
 
 // requeueAll does what the sweeper does, now and with the operator's grace.
 func (o *opsTool) requeueAll(ctx context.Context, grace time.Duration) error {
-	before := time.Now().Add(-grace)
-	after, repaired, live := "00000000-0000-0000-0000-000000000000", 0, 0
-	for {
-		ids, err := o.store.Overdue(ctx, before, after, 500)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			fixed, err := o.scheduler.Ensure(ctx, id)
-			if err != nil {
-				return err
-			}
-			if fixed {
-				repaired++
-			} else {
-				live++
-			}
-		}
-		if len(ids) < 500 {
-			break
-		}
-		after = ids[len(ids)-1]
+	res, err := o.scheduler.RepairOverdue(ctx, o.store, time.Now().Add(-grace), 0)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(o.out, "%d overdue transaction(s) got a new task; %d already had a live one\n", repaired, live)
+	fmt.Fprintf(o.out, "%d overdue transaction(s) got a new task; %d already had a live one\n", res.Repaired, res.Seen-res.Repaired)
 	return nil
 }
 

@@ -24,9 +24,9 @@ import (
 	"github.com/banesco-verifier/verifier/internal/auth"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 )
 
 // The actors of the authorization matrix.
@@ -68,7 +68,7 @@ func authzSetup(t *testing.T) *authzEnv {
 	if _, err := e.svc.EnsureAdmin(ctx, "admin@authz.test", "admin-password-authz"); err != nil {
 		t.Fatal(err)
 	}
-	sched := verify.NewScheduler(asynq.NewClientFromRedisClient(rdb), asynq.NewInspectorFromRedisClient(rdb), verify.Spacing(2))
+	sched := queue.NewScheduler(asynq.NewClientFromRedisClient(rdb), asynq.NewInspectorFromRedisClient(rdb), queue.Spacing(2))
 	e.app = api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: e.svc, Health: health.NewChecker(db.DB, rdb), RateLimit: 1_000_000,
 		RegistrationOpen: true, Transactions: transaction.NewHandler(transaction.NewStore(db.DB, nil), sched, 24*time.Hour, log),

@@ -69,4 +69,3 @@ func diff(want, got []string) (missing, extra []string) {
 	sort.Strings(extra)
 	return missing, extra
 }
-

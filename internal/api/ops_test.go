@@ -21,9 +21,9 @@ import (
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/metrics"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -46,16 +46,16 @@ func setupOps(t *testing.T) *opsBundle {
 	if _, err := b.svc.EnsureAdmin(context.Background(), adminEmail, adminPassword); err != nil {
 		t.Fatalf("EnsureAdmin: %v", err)
 	}
-	queue := asynq.NewClientFromRedisClient(rdb)
+	qc := asynq.NewClientFromRedisClient(rdb)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	reg := metrics.NewRegistry()
 	httpMetrics := metrics.NewHTTP(reg)
 	metrics.RegisterPostgres(reg, b.db.DB.DB)
 	metrics.RegisterRedis(reg, rdb)
 	reg.MustRegister(queuemetrics.NewQueueMetricsCollector(inspector))
-	reg.MustRegister(metrics.NewTransactions(b.db.DB, time.Minute, log))
 	store := transaction.NewStore(b.db.DB, transaction.NewMetrics(reg))
-	scheduler := verify.NewScheduler(queue, inspector, verify.Spacing(2))
+	reg.MustRegister(metrics.NewTransactions(store, time.Minute, log))
+	scheduler := queue.NewScheduler(qc, inspector, queue.Spacing(2))
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: b.svc, Health: health.NewChecker(b.db.DB, rdb),
 		Transactions: transaction.NewHandler(store, scheduler, time.Hour, log),
@@ -76,7 +76,7 @@ func setupOps(t *testing.T) *opsBundle {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &opsBundle{testBundle: b, queue: queue}
+	return &opsBundle{testBundle: b, queue: qc}
 }
 
 func basic(email, password string) map[string]string {

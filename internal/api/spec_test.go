@@ -20,9 +20,9 @@ import (
 	"github.com/banesco-verifier/verifier/internal/auth"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 	"github.com/banesco-verifier/verifier/openapi/spectest"
 )
 
@@ -35,9 +35,9 @@ func fullApp(t *testing.T) (*fiber.App, string) {
 	log := zerolog.Nop()
 	svc := auth.NewService(auth.NewStore(db.DB), rdb, auth.Options{JWTSecret: testSecret, AccessTokenTTL: accessTTL,
 		RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost, LoginMaxFailures: 5, LoginFailureWindow: time.Minute, Logger: log})
-	queue := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { queue.Close() })
-	sched := verify.NewScheduler(queue, asynq.NewInspectorFromRedisClient(rdb), verify.Spacing(2))
+	qc := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { qc.Close() })
+	sched := queue.NewScheduler(qc, asynq.NewInspectorFromRedisClient(rdb), queue.Spacing(2))
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: svc, Health: health.NewChecker(db.DB, rdb),
 		RateLimit: 100_000, RegistrationOpen: true,

@@ -2,7 +2,7 @@ package api_test
 
 // Tests of the Transactions routes (docs/api.md "Transactions") over a real
 // listener, a real Postgres database and a private Redis whose Asynq queues the
-// real verify.Scheduler fills. Names here start with "tx" so they never collide
+// real queue.Scheduler fills. Names here start with "tx" so they never collide
 // with the helpers of the other test files of this package.
 
 import (
@@ -34,9 +34,9 @@ import (
 	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -83,7 +83,7 @@ func txSetup(t testing.TB, checks transaction.Checks) *txEnv {
 	e.store = transaction.NewStore(storeDB, nil)
 	e.insp = asynq.NewInspectorFromRedisClient(e.rdb)
 	if checks == nil {
-		checks = verify.NewScheduler(asynq.NewClientFromRedisClient(e.rdb), e.insp, verify.Spacing(2))
+		checks = queue.NewScheduler(asynq.NewClientFromRedisClient(e.rdb), e.insp, queue.Spacing(2))
 	}
 	e.svc = auth.NewService(auth.NewStore(e.db.DB), e.rdb, auth.Options{
 		JWTSecret: "test-only-jwt-secret-0123456789abcdef", AccessTokenTTL: 10 * time.Minute,
@@ -1053,7 +1053,7 @@ func TestTransactionVerify(t *testing.T) {
 	r = e.do(t, http.MethodPost, path, a.token, nil)
 	r.want(t, http.StatusAccepted)
 	r.decode(t, &out)
-	if want := last.Add(verify.Spacing(2)); !out.NextCheckAt.Equal(want) {
+	if want := last.Add(queue.Spacing(2)); !out.NextCheckAt.Equal(want) {
 		t.Errorf("next_check_at = %v, want last check + spacing = %v", out.NextCheckAt, want)
 	}
 

@@ -21,6 +21,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
@@ -68,10 +69,10 @@ func setup(t *testing.T, o options) *env {
 	if _, err := svc.EnsureAdmin(context.Background(), adminEmail, adminPassword); err != nil {
 		t.Fatalf("EnsureAdmin: %v", err)
 	}
-	queue := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { queue.Close() })
+	qc := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { qc.Close() })
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	sched := verify.NewScheduler(queue, inspector, verify.Spacing(2))
+	sched := queue.NewScheduler(qc, inspector, queue.Spacing(2))
 	e := &env{store: transaction.NewStore(db.DB, nil)}
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: svc, Health: health.NewChecker(db.DB, rdb),
@@ -102,7 +103,7 @@ func setup(t *testing.T, o options) *env {
 		}
 		limiter := verify.NewLimiter(rdb, 100, 2, nil)
 		handler := verify.NewHandler(e.store, bank, limiter, verify.Policy{Schedule: []time.Duration{time.Second}}, nil, log)
-		sweeper := verify.NewSweeper(e.store, sched, queue, time.Minute, nil, log)
+		sweeper := verify.NewSweeper(e.store, sched, qc, time.Minute, nil, log)
 		srv := verify.NewServer(rdb, verify.ServerOptions{Concurrency: 2, PollInterval: 100 * time.Millisecond,
 			ShutdownTimeout: 5 * time.Second, Logger: log})
 		if err := srv.Start(verify.NewMux(handler, sweeper)); err != nil {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/banesco-verifier/verifier/internal/transaction"
 )
 
 // Transactions reads, at scrape time, the transactions an operator must watch:
@@ -23,16 +24,21 @@ import (
 // Register it in one process (the API); several API replicas report the same
 // numbers, so alerts aggregate with max().
 type Transactions struct {
-	db      *sqlx.DB
+	store   GaugeReader
 	grace   time.Duration
 	timeout time.Duration
 	log     zerolog.Logger
 }
 
+// GaugeReader is what the collector reads (transaction.Store).
+type GaugeReader interface {
+	Gauges(ctx context.Context, grace time.Duration) (transaction.Gauges, error)
+}
+
 // NewTransactions returns the collector; grace is how late a check may be before
 // it counts as overdue (the sweeper's grace plus the queue's normal delay).
-func NewTransactions(db *sqlx.DB, grace time.Duration, log zerolog.Logger) *Transactions {
-	return &Transactions{db: db, grace: grace, timeout: 3 * time.Second, log: log}
+func NewTransactions(store GaugeReader, grace time.Duration, log zerolog.Logger) *Transactions {
+	return &Transactions{store: store, grace: grace, timeout: 3 * time.Second, log: log}
 }
 
 var (
@@ -48,25 +54,6 @@ var (
 		"1 when the last read of the transaction gauges failed (the gauges are then missing).", nil, nil)
 )
 
-const transactionGaugesQuery = `SELECT
-	(SELECT count(*) FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL) AS in_progress,
-	(SELECT count(*) FROM transactions WHERE status = 'TO_REVIEW' AND deleted_at IS NULL) AS to_review,
-	(SELECT count(*) FROM transactions WHERE status = 'UNKNOWN' AND deleted_at IS NULL) AS unknown,
-	(SELECT count(*) FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL AND deadline_at < now()) AS past_deadline,
-	(SELECT count(*) FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL
-		AND next_check_at < now() - make_interval(secs => $1)) AS overdue,
-	(SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_check_at)), 0)::float8 FROM transactions
-		WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL AND next_check_at < now()) AS oldest_overdue`
-
-type transactionGauges struct {
-	InProgress    int64   `db:"in_progress"`
-	ToReview      int64   `db:"to_review"`
-	Unknown       int64   `db:"unknown"`
-	PastDeadline  int64   `db:"past_deadline"`
-	Overdue       int64   `db:"overdue"`
-	OldestOverdue float64 `db:"oldest_overdue"`
-}
-
 // Describe implements prometheus.Collector.
 func (c *Transactions) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{txInStatusDesc, txPastDeadlineDesc, txOverdueDesc, txOldestOverdueDesc, txScrapeErrorDesc} {
@@ -78,8 +65,8 @@ func (c *Transactions) Describe(ch chan<- *prometheus.Desc) {
 func (c *Transactions) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	var g transactionGauges
-	if err := c.db.GetContext(ctx, &g, transactionGaugesQuery, c.grace.Seconds()); err != nil {
+	g, err := c.store.Gauges(ctx, c.grace)
+	if err != nil {
 		c.log.Warn().Err(err).Msg("metrics: read transaction gauges")
 		ch <- prometheus.MustNewConstMetric(txScrapeErrorDesc, prometheus.GaugeValue, 1)
 		return

@@ -14,7 +14,7 @@ import (
 )
 
 // Checks is what the handlers need from the verification queue (implemented by
-// verify.Scheduler over Asynq).
+// queue.Scheduler over Asynq).
 type Checks interface {
 	// Enqueue schedules the routine check of a new transaction at `at`.
 	Enqueue(ctx context.Context, id, requestID string, at time.Time) error
@@ -143,23 +143,17 @@ func (h *Handler) Verify(c *fiber.Ctx) error {
 	if t.Status.Final() {
 		return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "the transaction is "+string(t.Status)+"; final transactions are not checked again")
 	}
-	if !t.Status.Checkable() {
-		// TO_REVIEW or UNKNOWN: a person asks for another look at the bank
-		// (the payment arrived late, the data was corrected at the bank…).
-		if t, err = h.store.Reopen(c.UserContext(), t.ID, h.deadline, auth.PrincipalOf(c).UserID, httpserver.RequestID(c)); err != nil {
-			if errors.Is(err, ErrInvalidTransition) {
-				return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "the transaction changed meanwhile; read it again")
-			}
-			return mapErr(err)
-		}
-	}
-	at, err := h.checks.CheckNow(c.UserContext(), t, httpserver.RequestID(c))
-	if err != nil {
-		return err
-	}
-	if err := h.store.SetNextCheck(c.UserContext(), t.ID, at); err != nil {
+	// TO_REVIEW or UNKNOWN: a person asks for another look at the bank (the
+	// payment arrived late, the data was corrected at the bank…).
+	at, _, err := h.store.CheckNow(c.UserContext(), h.checks, t, h.deadline, auth.PrincipalOf(c).UserID, httpserver.RequestID(c))
+	switch {
+	case errors.Is(err, ErrNextCheckNotRecorded):
 		// The check is queued; only the next_check_at clients read is stale.
 		h.log.Warn().Err(err).Str("transaction", t.ID).Msg("record the moved check")
+	case errors.Is(err, ErrInvalidTransition):
+		return httpserver.NewError(fiber.StatusConflict, "invalid_transition", "the transaction changed meanwhile; read it again")
+	case err != nil:
+		return mapErr(err)
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"next_check_at": at.UTC()})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
@@ -92,7 +93,7 @@ type bundle struct {
 	queue     *asynq.Client
 	inspector *asynq.Inspector
 	limiter   *verify.Limiter
-	scheduler *verify.Scheduler
+	scheduler *queue.Scheduler
 	handler   *verify.Handler // not served: for direct ProcessTask calls
 	sweeper   *verify.Sweeper
 	workers   []*worker
@@ -181,7 +182,7 @@ func setup(t *testing.T, o options) *bundle {
 	b.inspector = asynq.NewInspectorFromRedisClient(b.rdb)
 	b.client = b.newBankClient(t)
 	b.limiter = verify.NewLimiter(b.rdb, o.maxRPS, o.perMinute, nil)
-	b.scheduler = verify.NewScheduler(b.queue, b.inspector, b.limiter.PerTransactionSpacing())
+	b.scheduler = queue.NewScheduler(b.queue, b.inspector, b.limiter.PerTransactionSpacing())
 	b.handler = verify.NewHandler(b.store, b.client, b.limiter, o.policy(), nil, b.log)
 	b.sweeper = verify.NewSweeper(b.store, b.scheduler, b.queue, o.sweepEvery, nil, b.log)
 
@@ -252,11 +253,11 @@ func (b *bundle) startWorker(t *testing.T) *worker {
 		client = b.newBankClient(t)
 	}
 	w := &worker{limiter: verify.NewLimiter(rdb, b.o.maxRPS, b.o.perMinute, nil)}
-	queue := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { queue.Close() })
-	scheduler := verify.NewScheduler(queue, asynq.NewInspectorFromRedisClient(rdb), w.limiter.PerTransactionSpacing())
+	qc := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { qc.Close() })
+	scheduler := queue.NewScheduler(qc, asynq.NewInspectorFromRedisClient(rdb), w.limiter.PerTransactionSpacing())
 	w.handler = verify.NewHandler(b.store, client, w.limiter, b.o.policy(), nil, b.log)
-	w.sweeper = verify.NewSweeper(b.store, scheduler, queue, b.o.sweepEvery, nil, b.log)
+	w.sweeper = verify.NewSweeper(b.store, scheduler, qc, b.o.sweepEvery, nil, b.log)
 	w.srv = b.serve(t, rdb, w.handler, w.sweeper)
 	b.workers = append(b.workers, w)
 	return w

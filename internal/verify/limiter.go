@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/banesco-verifier/verifier/internal/queue"
 )
 
 // Limit names, as used in metrics and wait reasons.
@@ -25,9 +27,8 @@ const (
 // so spacing them slightly wider than the window allows keeps every window within
 // the limit despite that jitter (docs/bank.md, Our own limits).
 const (
-	perTransactionMargin = time.Second             // per-reference spacing: 60s/N + 1s
-	globalWindow         = 1250 * time.Millisecond // N grants per 1.25s tolerates 250ms of jitter (a new TLS connection, a GC pause)
-	maxInProcessWait     = 2 * time.Second         // short global waits are slept, not requeued
+	globalWindow     = 1250 * time.Millisecond // N grants per 1.25s tolerates 250ms of jitter (a new TLS connection, a GC pause)
+	maxInProcessWait = 2 * time.Second         // short global waits are slept, not requeued
 )
 
 // Limiter enforces both bank limits in Redis with GCRA (go-redis/redis_rate), so
@@ -58,10 +59,8 @@ func NewLimiter(rdb redis.UniversalClient, maxRPS, perMinute int, onDenied func(
 }
 
 // Spacing is the minimum time between two checks of one reference when the bank
-// allows perMinute of them per minute.
-func Spacing(perMinute int) time.Duration {
-	return time.Minute/time.Duration(perMinute) + perTransactionMargin
-}
+// allows perMinute of them per minute (queue.Spacing: the API needs it too).
+func Spacing(perMinute int) time.Duration { return queue.Spacing(perMinute) }
 
 // PerTransactionSpacing is the minimum time between two checks of one reference.
 func (l *Limiter) PerTransactionSpacing() time.Duration {

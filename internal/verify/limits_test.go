@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
@@ -113,7 +114,7 @@ func TestLimiterPerTransaction(t *testing.T) {
 	rdb := redistest.Start(t).Client()
 	var denied []string
 	l := verify.NewLimiter(rdb, 100, 2, func(limit string) { denied = append(denied, limit) })
-	if got := verify.Spacing(2); got != 31*time.Second {
+	if got := queue.Spacing(2); got != 31*time.Second {
 		t.Errorf("Spacing(2) = %s, want 31s", got)
 	}
 	if got := l.PerTransactionSpacing(); got != 31*time.Second {

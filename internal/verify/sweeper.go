@@ -3,12 +3,12 @@ package verify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/tasks"
 )
@@ -18,17 +18,19 @@ import (
 // failed, or Redis lost its data) gets a new task.
 type Sweeper struct {
 	store     *transaction.Store
-	scheduler *Scheduler
+	scheduler *queue.Scheduler
 	client    *asynq.Client
 	interval  time.Duration
 	grace     time.Duration
 	metrics   *Metrics
 	log       zerolog.Logger
 	now       func() time.Time
+	stop      context.CancelFunc // set by Start
+	done      chan struct{}
 }
 
 // NewSweeper builds the sweeper; interval is SWEEP_INTERVAL.
-func NewSweeper(store *transaction.Store, scheduler *Scheduler, client *asynq.Client, interval time.Duration, metrics *Metrics, log zerolog.Logger) *Sweeper {
+func NewSweeper(store *transaction.Store, scheduler *queue.Scheduler, client *asynq.Client, interval time.Duration, metrics *Metrics, log zerolog.Logger) *Sweeper {
 	// A transaction just committed by the API is enqueued a moment later; the
 	// grace keeps the sweeper from racing that enqueue (the TaskID would make the
 	// race harmless anyway).
@@ -36,12 +38,9 @@ func NewSweeper(store *transaction.Store, scheduler *Scheduler, client *asynq.Cl
 		metrics: metrics, log: log, now: time.Now}
 }
 
-// sweepBatch bounds one query; maxPerSweep bounds one run so a huge backlog is
-// repaired over several periods instead of one endless task.
-const (
-	sweepBatch  = 500
-	maxPerSweep = 20_000
-)
+// maxPerSweep bounds one run so a huge backlog is repaired over several
+// periods instead of one endless task.
+const maxPerSweep = 20_000
 
 // ProcessTask runs one sweep (task type tasks.TypeSweep).
 func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
@@ -55,30 +54,30 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 // Sweep re-enqueues every overdue IN_PROGRESS transaction without a live task and
 // returns how many it repaired.
 func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
-	before := s.now().Add(-s.grace)
-	repaired, seen, after := 0, 0, "00000000-0000-0000-0000-000000000000"
-	for seen < maxPerSweep {
-		ids, err := s.store.Overdue(ctx, before, after, sweepBatch)
-		if err != nil {
-			return repaired, err
-		}
-		for _, id := range ids {
-			fixed, err := s.scheduler.Ensure(ctx, id)
-			if err != nil {
-				return repaired, fmt.Errorf("sweep %s: %w", id, err)
-			}
-			if fixed {
-				repaired++
-				s.metrics.repair(1)
-			}
-		}
-		seen += len(ids)
-		if len(ids) < sweepBatch {
-			break
-		}
-		after = ids[len(ids)-1]
+	r, err := s.scheduler.RepairOverdue(ctx, s.store, s.now().Add(-s.grace), maxPerSweep)
+	s.metrics.repair(r.Repaired)
+	return r.Repaired, err
+}
+
+// Start runs the ticker in the background until Shutdown.
+func (s *Sweeper) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.stop, s.done = cancel, done
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+}
+
+// Shutdown stops the ticker started by Start and waits until it has stopped,
+// so no sweep is enqueued after it returns.
+func (s *Sweeper) Shutdown() {
+	if s.stop == nil {
+		return
 	}
-	return repaired, nil
+	s.stop()
+	<-s.done
 }
 
 // Run enqueues one sweep task per period until ctx ends. Every replica runs it;

@@ -1,4 +1,7 @@
-package verify
+// Package queue is the seam between the API and the workers: it puts verify
+// tasks in Asynq, moves them ("check now"), removes them and repairs them. The
+// API links only this, not the worker's bank client.
+package queue
 
 import (
 	"context"
@@ -125,4 +128,59 @@ func (s *Scheduler) Ensure(ctx context.Context, id string) (bool, error) {
 		}
 	}
 	return s.enqueue(ctx, id, "sweeper", tasks.QueueVerify, s.now())
+}
+
+// perTransactionMargin widens the per-reference spacing: the bank measures at
+// arrival over sliding windows, a few milliseconds after we decide
+// (docs/bank.md, Our own limits).
+const perTransactionMargin = time.Second
+
+// Spacing is the minimum time between two checks of one reference when the bank
+// allows perMinute of them per minute.
+func Spacing(perMinute int) time.Duration {
+	return time.Minute/time.Duration(perMinute) + perTransactionMargin
+}
+
+// Overdue is what RepairOverdue reads (transaction.Store).
+type Overdue interface {
+	Overdue(ctx context.Context, before time.Time, afterID string, limit int) ([]string, error)
+}
+
+// Repair is what one RepairOverdue did.
+type Repair struct {
+	Seen     int // overdue IN_PROGRESS transactions looked at
+	Repaired int // of them, those that had no live task and got one
+}
+
+// repairBatch bounds one query.
+const repairBatch = 500
+
+// RepairOverdue gives every IN_PROGRESS transaction whose check was due before
+// `before` and that has no live task a new one (Ensure), reading at most max
+// of them (0: no bound). The sweeper and `worker ops requeue -all-stuck` both
+// come here.
+func (s *Scheduler) RepairOverdue(ctx context.Context, store Overdue, before time.Time, max int) (Repair, error) {
+	var r Repair
+	after := "00000000-0000-0000-0000-000000000000"
+	for max == 0 || r.Seen < max {
+		ids, err := store.Overdue(ctx, before, after, repairBatch)
+		if err != nil {
+			return r, err
+		}
+		for _, id := range ids {
+			fixed, err := s.Ensure(ctx, id)
+			if err != nil {
+				return r, fmt.Errorf("repair %s: %w", id, err)
+			}
+			if fixed {
+				r.Repaired++
+			}
+		}
+		r.Seen += len(ids)
+		if len(ids) < repairBatch {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	return r, nil
 }

@@ -6,27 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/banesco-verifier/verifier/internal/api"
+	"github.com/banesco-verifier/verifier/internal/apitest"
 	"github.com/banesco-verifier/verifier/internal/auth"
-	"github.com/banesco-verifier/verifier/internal/health"
-	"github.com/banesco-verifier/verifier/internal/pgtest"
-	"github.com/banesco-verifier/verifier/internal/queue"
-	"github.com/banesco-verifier/verifier/internal/redistest"
-	"github.com/banesco-verifier/verifier/internal/transaction"
 )
 
 // The actors of the authorization matrix.
@@ -57,30 +46,12 @@ type authzEnv struct {
 func authzSetup(t *testing.T) *authzEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, rs := pgtest.New(t), redistest.Start(t)
-	rdb := rs.Client()
-	log := zerolog.Nop()
 	e := &authzEnv{tokens: map[string]string{}, ids: map[string]string{}, pwd: map[string]string{}}
-	e.svc = auth.NewService(auth.NewStore(db.DB), rdb, auth.Options{
-		JWTSecret: "test-only-jwt-secret-0123456789abcdef", AccessTokenTTL: 10 * time.Minute, RefreshTokenTTL: time.Hour,
-		BcryptCost: bcrypt.MinCost, LoginMaxFailures: 1000, LoginFailureWindow: time.Minute, Logger: log,
-	})
+	srv := apitest.Start(t, apitest.Options{NoAdmin: true})
+	e.app, e.svc, e.url = srv.App, srv.Auth, srv.URL
 	if _, err := e.svc.EnsureAdmin(ctx, "admin@authz.test", "admin-password-authz"); err != nil {
 		t.Fatal(err)
 	}
-	sched := queue.NewScheduler(asynq.NewClientFromRedisClient(rdb), asynq.NewInspectorFromRedisClient(rdb), queue.Spacing(2))
-	e.app = api.New(api.Deps{
-		Logger: log, Redis: rdb, Auth: e.svc, Health: health.NewChecker(db.DB, rdb), RateLimit: 1_000_000,
-		RegistrationOpen: true, Transactions: transaction.NewHandler(transaction.NewStore(db.DB, nil), sched, 24*time.Hour, log),
-		Registry: prometheus.NewRegistry(), AsynqRedis: asynq.RedisClientOpt{Addr: rs.Addr},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = e.app.Listener(ln) }()
-	t.Cleanup(func() { _ = e.app.ShutdownWithTimeout(5 * time.Second) })
-	e.url = "http://" + ln.Addr().String()
 
 	e.pwd[admin] = "admin-password-authz"
 	e.ids[admin] = e.mustUser(t, "admin@authz.test").ID

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,12 +15,9 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/banesco-verifier/verifier/internal/api"
+	"github.com/banesco-verifier/verifier/internal/apitest"
 	"github.com/banesco-verifier/verifier/internal/auth"
-	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 )
@@ -82,39 +78,10 @@ func setup(t *testing.T, o options) *testBundle {
 	if o.loginMaxFailures == 0 {
 		o.loginMaxFailures = defaultFailMax
 	}
-	b := &testBundle{db: pgtest.New(t), redis: redistest.Start(t), logs: &syncBuffer{}}
-	db := b.db.DB
-	if o.db != nil {
-		db = o.db
-	}
-	rdb := b.redis.Client()
-	log := zerolog.New(b.logs).Level(zerolog.DebugLevel)
-	b.svc = auth.NewService(auth.NewStore(db), rdb, auth.Options{
-		JWTSecret: testSecret, AccessTokenTTL: accessTTL, RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost,
-		LoginMaxFailures: o.loginMaxFailures, LoginFailureWindow: time.Minute, Logger: log,
-	})
-	if o.db == nil {
-		if _, err := b.svc.EnsureAdmin(context.Background(), adminEmail, adminPassword); err != nil {
-			t.Fatalf("EnsureAdmin: %v", err)
-		}
-	}
-	app := api.New(api.Deps{
-		Logger: log, Redis: rdb, Auth: b.svc, Health: health.NewChecker(db, rdb),
-		CORSOrigins: []string{allowedOrigin}, RateLimit: o.rateLimit, RegistrationOpen: !o.registrationClosed,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	b.url = "http://" + ln.Addr().String()
-	b.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{}}
-	t.Cleanup(func() {
-		b.client.CloseIdleConnections()
-		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	b := &testBundle{logs: &syncBuffer{}}
+	srv := apitest.Start(t, apitest.Options{Pool: o.db, NoAdmin: o.db != nil, Log: b.logs, RateLimit: o.rateLimit,
+		LoginMaxFailures: o.loginMaxFailures, RegistrationClosed: o.registrationClosed, CORSOrigins: []string{allowedOrigin}})
+	b.db, b.redis, b.svc, b.url, b.client = srv.DB, srv.Redis, srv.Auth, srv.URL, srv.HTTP
 	return b
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -12,18 +11,12 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	queuemetrics "github.com/hibiken/asynq/x/metrics"
-	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/banesco-verifier/verifier/internal/api"
+	"github.com/banesco-verifier/verifier/internal/apitest"
 	"github.com/banesco-verifier/verifier/internal/auth"
-	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/metrics"
-	"github.com/banesco-verifier/verifier/internal/pgtest"
-	"github.com/banesco-verifier/verifier/internal/queue"
-	"github.com/banesco-verifier/verifier/internal/redistest"
-	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -36,47 +29,11 @@ type opsBundle struct {
 
 func setupOps(t *testing.T) *opsBundle {
 	t.Helper()
-	b := &testBundle{db: pgtest.New(t), redis: redistest.Start(t), logs: &syncBuffer{}}
-	rdb := b.redis.Client()
-	log := zerolog.New(b.logs).Level(zerolog.DebugLevel)
-	b.svc = auth.NewService(auth.NewStore(b.db.DB), rdb, auth.Options{
-		JWTSecret: testSecret, AccessTokenTTL: accessTTL, RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost,
-		LoginMaxFailures: defaultFailMax, LoginFailureWindow: time.Minute, Logger: log,
-	})
-	if _, err := b.svc.EnsureAdmin(context.Background(), adminEmail, adminPassword); err != nil {
-		t.Fatalf("EnsureAdmin: %v", err)
-	}
-	qc := asynq.NewClientFromRedisClient(rdb)
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	reg := metrics.NewRegistry()
-	httpMetrics := metrics.NewHTTP(reg)
-	metrics.RegisterPostgres(reg, b.db.DB.DB)
-	metrics.RegisterRedis(reg, rdb)
-	reg.MustRegister(queuemetrics.NewQueueMetricsCollector(inspector))
-	store := transaction.NewStore(b.db.DB, transaction.NewMetrics(reg))
-	reg.MustRegister(metrics.NewTransactions(store, time.Minute, log))
-	scheduler := queue.NewScheduler(qc, inspector, queue.Spacing(2))
-	app := api.New(api.Deps{
-		Logger: log, Redis: rdb, Auth: b.svc, Health: health.NewChecker(b.db.DB, rdb),
-		Transactions: transaction.NewHandler(store, scheduler, time.Hour, log),
-		CORSOrigins:  []string{allowedOrigin}, RateLimit: defaultLimit, RegistrationOpen: true,
-		HTTPOptions: httpMetrics.Hook, Registry: reg,
-		AsynqRedis: asynq.RedisClientOpt{Addr: b.redis.Addr},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	b.url = "http://" + ln.Addr().String()
-	b.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{}}
-	t.Cleanup(func() {
-		b.client.CloseIdleConnections()
-		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &opsBundle{testBundle: b, queue: qc}
+	b := &testBundle{logs: &syncBuffer{}}
+	srv := apitest.Start(t, apitest.Options{Metrics: true, Log: b.logs, LoginMaxFailures: defaultFailMax,
+		RateLimit: defaultLimit, CORSOrigins: []string{allowedOrigin}, Deadline: time.Hour})
+	b.db, b.redis, b.svc, b.url, b.client = srv.DB, srv.Redis, srv.Auth, srv.URL, srv.HTTP
+	return &opsBundle{testBundle: b, queue: srv.Queue}
 }
 
 func basic(email, password string) map[string]string {

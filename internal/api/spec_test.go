@@ -1,28 +1,17 @@
 package api_test
 
 import (
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/banesco-verifier/verifier/internal/api"
-	"github.com/banesco-verifier/verifier/internal/auth"
-	"github.com/banesco-verifier/verifier/internal/health"
-	"github.com/banesco-verifier/verifier/internal/pgtest"
-	"github.com/banesco-verifier/verifier/internal/queue"
-	"github.com/banesco-verifier/verifier/internal/redistest"
-	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/apitest"
 	"github.com/banesco-verifier/verifier/openapi/spectest"
 )
 
@@ -30,27 +19,8 @@ import (
 // every route is mounted), served on a real listener.
 func fullApp(t *testing.T) (*fiber.App, string) {
 	t.Helper()
-	db, rs := pgtest.New(t), redistest.Start(t)
-	rdb := rs.Client()
-	log := zerolog.Nop()
-	svc := auth.NewService(auth.NewStore(db.DB), rdb, auth.Options{JWTSecret: testSecret, AccessTokenTTL: accessTTL,
-		RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost, LoginMaxFailures: 5, LoginFailureWindow: time.Minute, Logger: log})
-	qc := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { qc.Close() })
-	sched := queue.NewScheduler(qc, asynq.NewInspectorFromRedisClient(rdb), queue.Spacing(2))
-	app := api.New(api.Deps{
-		Logger: log, Redis: rdb, Auth: svc, Health: health.NewChecker(db.DB, rdb),
-		RateLimit: 100_000, RegistrationOpen: true,
-		Transactions: transaction.NewHandler(transaction.NewStore(db.DB, nil), sched, 24*time.Hour, log),
-		Registry:     prometheus.NewRegistry(), AsynqRedis: asynq.RedisClientOpt{Addr: rs.Addr},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
-	return app, "http://" + ln.Addr().String()
+	srv := apitest.Start(t, apitest.Options{Metrics: true})
+	return srv.App, srv.URL
 }
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,13 +25,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/banesco-verifier/verifier/internal/api"
+	"github.com/banesco-verifier/verifier/internal/apitest"
 	"github.com/banesco-verifier/verifier/internal/auth"
 	"github.com/banesco-verifier/verifier/internal/database"
-	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
@@ -70,47 +66,15 @@ type txAccount struct {
 // txSetup starts the API; checks replaces the real scheduler when not nil.
 func txSetup(t testing.TB, checks transaction.Checks) *txEnv {
 	t.Helper()
-	ctx := context.Background()
-	e := &txEnv{db: pgtest.New(t), redis: redistest.Start(t), logs: &syncBuffer{}}
-	e.rdb = e.redis.Client()
-	log := zerolog.New(e.logs).Level(zerolog.DebugLevel)
-	storeDB, err := database.Open(ctx, e.db.URL, 10)
+	db := pgtest.New(t)
+	storeDB, err := database.Open(context.Background(), db.URL, 10)
 	if err != nil {
 		t.Fatalf("open store pool: %v", err)
 	}
 	t.Cleanup(func() { storeDB.Close() })
-	e.storeDB = storeDB
-	e.store = transaction.NewStore(storeDB, nil)
-	e.insp = asynq.NewInspectorFromRedisClient(e.rdb)
-	if checks == nil {
-		checks = queue.NewScheduler(asynq.NewClientFromRedisClient(e.rdb), e.insp, queue.Spacing(2))
-	}
-	e.svc = auth.NewService(auth.NewStore(e.db.DB), e.rdb, auth.Options{
-		JWTSecret: "test-only-jwt-secret-0123456789abcdef", AccessTokenTTL: 10 * time.Minute,
-		RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost, LoginMaxFailures: 100,
-		LoginFailureWindow: time.Minute, Logger: log,
-	})
-	if _, err := e.svc.EnsureAdmin(ctx, txAdminEmail, txAdminPassword); err != nil {
-		t.Fatalf("EnsureAdmin: %v", err)
-	}
-	app := api.New(api.Deps{
-		Logger: log, Redis: e.rdb, Auth: e.svc, Health: health.NewChecker(e.db.DB, e.rdb),
-		RateLimit: 1_000_000, RegistrationOpen: true, AsynqRedis: asynq.RedisClientOpt{Addr: e.redis.Addr},
-		Transactions: transaction.NewHandler(e.store, checks, 24*time.Hour, log),
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	e.url = "http://" + ln.Addr().String()
-	e.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	t.Cleanup(func() {
-		e.client.CloseIdleConnections()
-		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	e := &txEnv{logs: &syncBuffer{}, storeDB: storeDB}
+	srv := apitest.Start(t, apitest.Options{DB: db, StorePool: storeDB, Checks: checks, Log: e.logs})
+	e.db, e.redis, e.rdb, e.insp, e.svc, e.store, e.url, e.client = srv.DB, srv.Redis, srv.RDB, srv.Inspector, srv.Auth, srv.Store, srv.URL, srv.HTTP
 	e.admin = e.login(t, txAdminEmail, txAdminPassword)
 	return e
 }

@@ -2,27 +2,16 @@ package clienttest_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/banesco-verifier/verifier/client"
-	"github.com/banesco-verifier/verifier/internal/api"
-	"github.com/banesco-verifier/verifier/internal/auth"
+	"github.com/banesco-verifier/verifier/internal/apitest"
 	"github.com/banesco-verifier/verifier/internal/banesco"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
-	"github.com/banesco-verifier/verifier/internal/health"
-	"github.com/banesco-verifier/verifier/internal/pgtest"
-	"github.com/banesco-verifier/verifier/internal/queue"
-	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
 	"github.com/banesco-verifier/verifier/openapi/spectest"
@@ -61,32 +50,9 @@ func setup(t *testing.T, o options) *env {
 	if o.rateLimit == 0 {
 		o.rateLimit = 100_000
 	}
-	db, rs := pgtest.New(t), redistest.Start(t)
-	rdb := rs.Client()
-	log := zerolog.Nop()
-	svc := auth.NewService(auth.NewStore(db.DB), rdb, auth.Options{JWTSecret: testSecret, AccessTokenTTL: o.accessTTL,
-		RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost, LoginMaxFailures: 50, LoginFailureWindow: time.Minute, Logger: log})
-	if _, err := svc.EnsureAdmin(context.Background(), adminEmail, adminPassword); err != nil {
-		t.Fatalf("EnsureAdmin: %v", err)
-	}
-	qc := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { qc.Close() })
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	sched := queue.NewScheduler(qc, inspector, queue.Spacing(2))
-	e := &env{store: transaction.NewStore(db.DB, nil)}
-	app := api.New(api.Deps{
-		Logger: log, Redis: rdb, Auth: svc, Health: health.NewChecker(db.DB, rdb),
-		RateLimit: o.rateLimit, RegistrationOpen: true,
-		Transactions: transaction.NewHandler(e.store, sched, 24*time.Hour, log),
-		Registry:     prometheus.NewRegistry(), AsynqRedis: asynq.RedisClientOpt{Addr: rs.Addr},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
-	e.url = "http://" + ln.Addr().String()
+	srv := apitest.Start(t, apitest.Options{AccessTTL: o.accessTTL, RateLimit: o.rateLimit, LoginMaxFailures: 50})
+	rdb, sched, qc, log := srv.RDB, srv.Scheduler, srv.Queue, srv.Log
+	e := &env{store: srv.Store, url: srv.URL}
 	e.spec = spectest.NewTransport(t, e.url, &http.Transport{})
 
 	if o.worker {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,11 +19,10 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/banesco-verifier/verifier/internal/api"
+	"github.com/banesco-verifier/verifier/internal/apitest"
 	"github.com/banesco-verifier/verifier/internal/auth"
 	"github.com/banesco-verifier/verifier/internal/banesco"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
-	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
@@ -191,35 +189,13 @@ func setup(t *testing.T, o options) *bundle {
 	}
 
 	if o.withAPI {
-		if _, err := authSvc.EnsureAdmin(ctx, adminEmail, adminPassword); err != nil {
-			t.Fatalf("EnsureAdmin: %v", err)
-		}
-		app := api.New(api.Deps{
-			Logger: b.log, Redis: b.rdb, Auth: authSvc, Health: health.NewChecker(b.db.DB, b.rdb),
-			Transactions: transaction.NewHandler(b.store, b.scheduler, o.deadline, b.log),
-			RateLimit:    100_000, RegistrationOpen: true,
-		})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		go func() { _ = app.Listener(ln) }()
-		b.url = "http://" + ln.Addr().String()
-		b.httpc = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{}}
-		t.Cleanup(func() {
-			b.httpc.CloseIdleConnections()
-			_ = app.ShutdownWithTimeout(5 * time.Second)
-		})
-		for _, c := range []struct {
-			email, password string
-			dst             *string
-		}{{userEmail, userPassword, &b.userToken}, {adminEmail, adminPassword, &b.adminToken}} {
-			pair, err := authSvc.Login(ctx, "127.0.0.1", c.email, c.password)
-			if err != nil {
-				t.Fatalf("login %s: %v", c.email, err)
-			}
-			*c.dst = pair.AccessToken
-		}
+		// The real API over the same database and Redis, whose "check now"
+		// goes through this bundle's scheduler (and its limiter's spacing).
+		srv := apitest.Start(t, apitest.Options{DB: b.db, Redis: b.redis, Checks: b.scheduler, Deadline: o.deadline,
+			RateLimit: 100_000, Log: b.logs, Level: zerolog.WarnLevel})
+		b.url, b.httpc = srv.URL, srv.HTTP
+		b.userToken = srv.Login(t, userEmail, userPassword).AccessToken
+		b.adminToken = srv.Login(t, apitest.AdminEmail, apitest.AdminPassword).AccessToken
 	}
 	return b
 }

@@ -58,16 +58,11 @@ func run() error {
 		return opsCommand(ctx, cfg, os.Stdout, os.Args[2:])
 	}
 
-	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	db, rdb, err := connect(ctx, cfg, cfg.DatabaseMaxConns)
 	if err != nil {
-		return fmt.Errorf("postgres at DATABASE_URL: %w", err)
+		return err
 	}
 	defer db.Close()
-	ropts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 
 	bankCfg, err := banesco.ConfigFromEnv(os.Getenv)
@@ -142,4 +137,19 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 		ShutdownTimeout: cfg.WorkerShutdownTimeout, Logger: log,
 	})
 	return &worker{reg: reg, srv: srv, mux: verify.NewMux(handler, sweeper), sweeper: sweeper}, nil
+}
+
+// connect opens the Postgres pool and the Redis client of DATABASE_URL and
+// REDIS_URL (the worker and `worker ops` alike).
+func connect(ctx context.Context, cfg config.Config, maxConns int) (*sqlx.DB, *redis.Client, error) {
+	db, err := database.Open(ctx, cfg.DatabaseURL, maxConns)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres at DATABASE_URL: %w", err)
+	}
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return db, redis.NewClient(ropts), nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/banesco-verifier/verifier/internal/config"
-	"github.com/banesco-verifier/verifier/internal/database"
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/tasks"
@@ -34,16 +33,11 @@ func opsCommand(ctx context.Context, cfg config.Config, out io.Writer, args []st
 	if len(args) == 0 {
 		return errors.New(opsUsage)
 	}
-	db, err := database.Open(ctx, cfg.DatabaseURL, 2)
+	db, rdb, err := connect(ctx, cfg, 2)
 	if err != nil {
-		return fmt.Errorf("postgres at DATABASE_URL: %w", err)
+		return err
 	}
 	defer db.Close()
-	ropts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	return newOpsTool(db, rdb, queue.Spacing(cfg.BanescoPerTxPerMinute), out).run(ctx, args)
 }

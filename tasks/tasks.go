@@ -15,6 +15,10 @@ import (
 const (
 	TypeVerify = "transaction:verify"
 	TypeSweep  = "transaction:sweep"
+	// TypeWebhookDeliver sends one delivery (event × endpoint).
+	TypeWebhookDeliver = "webhook:deliver"
+	// TypeWebhookSweep re-enqueues lost deliveries and applies EVENT_RETENTION.
+	TypeWebhookSweep = "webhook:sweep"
 )
 
 // Queues, named for what they carry. Weights (see Queues) make the worker pick
@@ -23,12 +27,22 @@ const (
 	QueueVerifyNow = "verify_now" // checks a person asked for (POST …/verify)
 	QueueVerify    = "verify"     // routine checks: first check and the reschedules
 	QueueSweep     = "sweep"      // the periodic repair scan
+	// QueueWebhooks carries deliveries to client apps. It is served by an
+	// Asynq server of its own in each worker (WEBHOOK_CONCURRENCY slots), not
+	// by a weight among the checks' queues: a weight only orders the queues
+	// when a slot is free, so receivers that take WEBHOOK_TIMEOUT to answer
+	// would still fill every check slot. The webhook sweep rides on it too.
+	QueueWebhooks = "webhooks"
 )
 
-// Queues maps each queue to its weight for asynq.Config.Queues.
+// Queues maps each queue of the bank checks' server to its weight for
+// asynq.Config.Queues.
 func Queues() map[string]int {
 	return map[string]int{QueueVerifyNow: 6, QueueVerify: 3, QueueSweep: 1}
 }
+
+// WebhookQueues is the queue set of the webhook deliveries' server.
+func WebhookQueues() map[string]int { return map[string]int{QueueWebhooks: 1} }
 
 // VerifyQueues are the queues a verify task can live in.
 var VerifyQueues = []string{QueueVerifyNow, QueueVerify}
@@ -91,6 +105,55 @@ func NewSweepTask(period time.Time, interval time.Duration) (*asynq.Task, error)
 	return asynq.NewTask(TypeSweep, b,
 		asynq.TaskID(fmt.Sprintf("sweep:%d", period.Unix())),
 		asynq.Queue(QueueSweep),
+		asynq.MaxRetry(1),
+		asynq.Timeout(interval),
+		asynq.Retention(2*interval),
+	), nil
+}
+
+// DeliveryPayload is the payload of a webhook delivery task: an id only.
+type DeliveryPayload struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// DeliveryTaskID is the task id of a delivery: one task per delivery, the same
+// on every retry.
+func DeliveryTaskID(id int64) string { return fmt.Sprintf("webhook:%d", id) }
+
+// NewDeliveryTask builds the task of a delivery, due at processAt.
+func NewDeliveryTask(id int64, processAt time.Time) (*asynq.Task, error) {
+	b, err := json.Marshal(DeliveryPayload{DeliveryID: id})
+	if err != nil {
+		return nil, fmt.Errorf("encode delivery payload: %w", err)
+	}
+	return asynq.NewTask(TypeWebhookDeliver, b,
+		asynq.TaskID(DeliveryTaskID(id)),
+		asynq.Queue(QueueWebhooks),
+		asynq.ProcessAt(processAt),
+		asynq.MaxRetry(verifyMaxRetry), // retries are waits on WEBHOOK_SCHEDULE, ended by the handler
+		asynq.Timeout(time.Minute),
+	), nil
+}
+
+// ParseDelivery reads a delivery task's payload.
+func ParseDelivery(t *asynq.Task) (DeliveryPayload, error) {
+	var p DeliveryPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.DeliveryID <= 0 {
+		return p, fmt.Errorf("bad delivery payload: %v", err)
+	}
+	return p, nil
+}
+
+// NewWebhookSweepTask builds the webhook sweep of one period (one per period
+// across replicas, as NewSweepTask).
+func NewWebhookSweepTask(period time.Time, interval time.Duration) (*asynq.Task, error) {
+	b, err := json.Marshal(SweepPayload{Period: period.Unix()})
+	if err != nil {
+		return nil, fmt.Errorf("encode sweep payload: %w", err)
+	}
+	return asynq.NewTask(TypeWebhookSweep, b,
+		asynq.TaskID(fmt.Sprintf("webhook-sweep:%d", period.Unix())),
+		asynq.Queue(QueueWebhooks),
 		asynq.MaxRetry(1),
 		asynq.Timeout(interval),
 		asynq.Retention(2*interval),

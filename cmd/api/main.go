@@ -26,6 +26,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/metrics"
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/webhook"
 )
 
 func main() {
@@ -146,9 +147,24 @@ func run() error {
 	txStore := transaction.NewStore(db, transaction.NewMetrics(reg))
 	reg.MustRegister(metrics.NewTransactions(txStore, time.Minute, log))
 
+	// Webhooks: operators' changes (PATCH, DELETE) write their events in the
+	// same Postgres transaction (the outbox); the workers deliver them. The
+	// backlog gauges are the API's, like the queue metrics, so replicas of the
+	// worker do not report them twice.
+	sealer, err := webhook.NewSealer(cfg.WebhookSecretKey)
+	if err != nil {
+		return fmt.Errorf("WEBHOOK_SECRET_KEY: %w", err)
+	}
+	whStore := webhook.NewStore(db)
+	enqueuer := webhook.NewEnqueuer(qc, inspector, log)
+	txStore.SetOutbox(webhook.NewOutbox(enqueuer))
+	reg.MustRegister(webhook.NewGauges(whStore))
+	guard := webhook.Guard{AllowHTTP: cfg.WebhookAllowHTTP, AllowPrivate: cfg.WebhookAllowPrivate}
+
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: authSvc, Health: health.NewChecker(db, rdb),
 		Transactions: transaction.NewHandler(txStore, scheduler, cfg.VerifyDeadline, log),
+		Webhooks:     webhook.NewHandler(whStore, sealer, guard, enqueuer, log),
 		CORSOrigins:  cfg.CORSAllowedOrigins, RateLimit: cfg.APIRateLimit,
 		RegistrationOpen: cfg.AuthRegistration == "open",
 		HTTPOptions:      httpMetrics.Hook,

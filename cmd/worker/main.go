@@ -31,6 +31,8 @@ import (
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
+	"github.com/banesco-verifier/verifier/internal/webhook"
+	"github.com/banesco-verifier/verifier/tasks"
 )
 
 func main() {
@@ -76,7 +78,12 @@ func run() error {
 	if err := w.srv.Start(w.mux); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	if err := w.webhookSrv.Start(w.webhookMux); err != nil {
+		w.srv.Shutdown()
+		return fmt.Errorf("start webhook asynq server: %w", err)
+	}
 	w.sweeper.Start()
+	w.webhookSweeper.Start()
 
 	httpSrv := &http.Server{Addr: cfg.WorkerMetricsAddr, Handler: opsMux(w.reg, db, rdb), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -91,19 +98,26 @@ func run() error {
 	<-ctx.Done()
 	log.Info().Msg("shutting down: in-flight checks finish or return to the queue")
 	w.sweeper.Shutdown()
+	w.webhookSweeper.Shutdown()
 	w.srv.Shutdown()
+	w.webhookSrv.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return httpSrv.Shutdown(shutdownCtx)
 }
 
-// worker is the wired worker: its registry (every worker metric), the Asynq
-// server with its mux, and the sweeper.
+// worker is the wired worker: its registry (every worker metric), the bank
+// checks' Asynq server with its mux and sweeper, and the webhook deliveries'
+// server with its own (their slots are separate: tasks.QueueWebhooks).
 type worker struct {
 	reg     *prometheus.Registry
 	srv     *asynq.Server
 	mux     *asynq.ServeMux
 	sweeper *verify.Sweeper
+
+	webhookSrv     *asynq.Server
+	webhookMux     *asynq.ServeMux
+	webhookSweeper *webhook.Sweeper
 }
 
 // newWorker wires the verify pipeline and its metrics: bank calls, limiter
@@ -132,11 +146,30 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 		OutageBackoff: cfg.VerifyOutageBackoff, RangeTooWideReviewAfter: cfg.VerifyRangeTooWideReviewAfter}, vm, log)
 	sweeper := verify.NewSweeper(store, scheduler, qc, cfg.SweepInterval, vm, log)
 
-	srv := verify.NewServer(rdb, verify.ServerOptions{
+	// Webhooks: every status change the checks make writes its event in the
+	// same Postgres transaction (the outbox); deliveries run on their own server.
+	sealer, err := webhook.NewSealer(cfg.WebhookSecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_SECRET_KEY: %w", err)
+	}
+	whStore := webhook.NewStore(db)
+	enqueuer := webhook.NewEnqueuer(qc, inspector, log)
+	store.SetOutbox(webhook.NewOutbox(enqueuer))
+	deliverer := webhook.NewDeliverer(whStore, sealer, webhook.Options{
+		Schedule: cfg.WebhookSchedule, Timeout: cfg.WebhookTimeout, DisableAfter: cfg.WebhookDisableAfter,
+		Guard: webhook.Guard{AllowHTTP: cfg.WebhookAllowHTTP, AllowPrivate: cfg.WebhookAllowPrivate},
+	}, webhook.NewMetrics(reg), log)
+	whSweeper := webhook.NewSweeper(whStore, enqueuer, qc, cfg.SweepInterval, cfg.EventRetention, log)
+
+	opts := verify.ServerOptions{
 		Concurrency: cfg.WorkerConcurrency, PollInterval: cfg.WorkerPollInterval,
 		ShutdownTimeout: cfg.WorkerShutdownTimeout, Logger: log,
-	})
-	return &worker{reg: reg, srv: srv, mux: verify.NewMux(handler, sweeper), sweeper: sweeper}, nil
+	}
+	srv := verify.NewServer(rdb, opts)
+	opts.Concurrency = cfg.WebhookConcurrency
+	return &worker{reg: reg, srv: srv, mux: verify.NewMux(handler, sweeper), sweeper: sweeper,
+		webhookSrv: queue.NewServer(rdb, tasks.WebhookQueues(), opts), webhookMux: webhook.NewMux(deliverer, whSweeper),
+		webhookSweeper: whSweeper}, nil
 }
 
 // connect opens the Postgres pool and the Redis client of DATABASE_URL and

@@ -1,7 +1,7 @@
 package main
 
-const usage = `worker checks transactions with the bank: it runs the verify and sweep tasks
-of Asynq under the bank's limits (shared by every replica through Redis) and
+const usage = `worker checks transactions with the bank and delivers webhooks: it runs the
+verify, sweep and webhook tasks of Asynq under the bank's limits (shared by every replica through Redis) and
 serves /metrics and /health on WORKER_METRICS_ADDR.
 
 usage:
@@ -15,6 +15,8 @@ environment (defaults in .env.example; a bad value stops the process naming it):
   WORKER_CONCURRENCY, WORKER_POLL_INTERVAL, WORKER_SHUTDOWN_TIMEOUT, SWEEP_INTERVAL,
   VERIFY_SCHEDULE, VERIFY_DEADLINE, VERIFY_OUTAGE_BACKOFF, VERIFY_RANGE_TOO_WIDE_REVIEW_AFTER,
   BANESCO_MAX_RPS, BANESCO_PER_TRANSACTION_PER_MINUTE,
+  webhooks: WEBHOOK_CONCURRENCY, WEBHOOK_SCHEDULE, WEBHOOK_TIMEOUT, WEBHOOK_DISABLE_AFTER, WEBHOOK_ALLOW_HTTP,
+  WEBHOOK_ALLOW_PRIVATE, WEBHOOK_SECRET_KEY, EVENT_RETENTION,
   the bank: BANESCO_ENVIRONMENT, BANESCO_QA_* / BANESCO_PROD_* (AUTH_URL, API_URL, CLIENT_ID,
   CLIENT_SECRET), BANESCO_GRANT_TYPE, BANESCO_SCOPE, BANESCO_ACCOUNT_ID, BANESCO_TIMEOUT,
   BANESCO_TRANSFER_BANK_ID, BANESCO_DATE_MATCH, BANESCO_DATE_LOOKBACK_DAYS, BANESCO_CURRENCY,

@@ -14,6 +14,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/health"
 	"github.com/banesco-verifier/verifier/internal/httpserver"
 	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/webhook"
 )
 
 // Deps are the already-built pieces the routes need; main builds them.
@@ -26,6 +27,7 @@ type Deps struct {
 	RateLimit        int // requests per minute per client
 	RegistrationOpen bool
 	Transactions     *transaction.Handler
+	Webhooks         *webhook.Handler
 	HTTPOptions      func(*httpserver.Options) // optional hook (metrics)
 
 	// Operations (ops.go): the Prometheus registry served at /metrics (nil: no
@@ -76,5 +78,20 @@ func New(d Deps) *fiber.App {
 	v1.Post("/transactions/:transaction_id/verify", route(th.Verify, auth.PermTransactionCreate)...)
 	v1.Patch("/transactions/:transaction_id", route(th.Patch, auth.PermTransactionUpdate)...)
 	v1.Delete("/transactions/:transaction_id", route(th.Delete, auth.PermTransactionDelete)...)
+
+	// Webhooks and the events feed (docs/api.md, "Webhooks"): each user
+	// manages their own endpoints; the feed shows the events of the caller's
+	// transactions.
+	wh := d.Webhooks
+	v1.Get("/events", route(wh.Events, auth.PermTransactionRead)...)
+	v1.Post("/webhooks", route(wh.Create, auth.PermWebhookManage)...)
+	v1.Get("/webhooks", route(wh.List, auth.PermWebhookManage)...)
+	v1.Get("/webhooks/:id", route(wh.Get, auth.PermWebhookManage)...)
+	v1.Patch("/webhooks/:id", route(wh.Patch, auth.PermWebhookManage)...)
+	v1.Delete("/webhooks/:id", route(wh.Delete, auth.PermWebhookManage)...)
+	v1.Post("/webhooks/:id/rotate-secret", route(wh.Rotate, auth.PermWebhookManage)...)
+	v1.Post("/webhooks/:id/test", route(wh.Test, auth.PermWebhookManage)...)
+	v1.Get("/webhooks/:id/deliveries", route(wh.Deliveries, auth.PermWebhookManage)...)
+	v1.Post("/webhooks/:id/deliveries/:delivery_id/retry", route(wh.RetryDelivery, auth.PermWebhookManage)...)
 	return app
 }

@@ -47,7 +47,9 @@ func authzSetup(t *testing.T) *authzEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &authzEnv{tokens: map[string]string{}, ids: map[string]string{}, pwd: map[string]string{}}
-	srv := apitest.Start(t, apitest.Options{NoAdmin: true})
+	// Every route is called with bad tokens several times: more than the
+	// per-IP cap of invalid tokens, which is not what this test is about.
+	srv := apitest.Start(t, apitest.Options{NoAdmin: true, AuthFailuresPerIP: 10_000})
 	e.app, e.svc, e.url = srv.App, srv.Auth, srv.URL
 	if _, err := e.svc.EnsureAdmin(ctx, "admin@authz.test", "admin-password-authz"); err != nil {
 		t.Fatal(err)
@@ -56,7 +58,8 @@ func authzSetup(t *testing.T) *authzEnv {
 	e.pwd[admin] = "admin-password-authz"
 	e.ids[admin] = e.mustUser(t, "admin@authz.test").ID
 	perms := map[string][]string{
-		plain: auth.DefaultPermissions, noPerm: {}, owner: allTxPerms, other: allTxPerms,
+		plain: auth.DefaultPermissions, noPerm: {}, owner: append(allTxPerms, auth.PermWebhookManage),
+		other:       append(allTxPerms, auth.PermWebhookManage),
 		deactivated: allTxPerms, loggedOut: allTxPerms, "target": auth.DefaultPermissions,
 	}
 	for _, a := range []string{plain, noPerm, owner, other, deactivated, loggedOut, "target"} {
@@ -170,6 +173,19 @@ func static(path string) func(*testing.T, *authzEnv, string) (string, any) {
 	return func(*testing.T, *authzEnv, string) (string, any) { return path, nil }
 }
 
+// onWebhook registers a fresh endpoint as the owner and calls suffix on it.
+func onWebhook(suffix string, body any) func(*testing.T, *authzEnv, string) (string, any) {
+	return func(t *testing.T, e *authzEnv, _ string) (string, any) {
+		code, b := e.call(t, owner, http.MethodPost, "/api/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook"})
+		if code != http.StatusCreated {
+			t.Fatalf("register webhook as owner: %d %s", code, b)
+		}
+		var ep struct{ ID string }
+		_ = json.Unmarshal(b, &ep)
+		return "/api/v1/webhooks/" + ep.ID + strings.ReplaceAll(suffix, ":id", ep.ID), body
+	}
+}
+
 func onTx(suffix string, body any) func(*testing.T, *authzEnv, string) (string, any) {
 	return func(t *testing.T, e *authzEnv, _ string) (string, any) {
 		return "/api/v1/transactions/" + e.newTx(t) + suffix, body
@@ -222,6 +238,33 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /api/v1/transactions/:transaction_id/verify": {call: onTx("/verify", nil), want: authed(404, 403, 202, 404, 202)},
 		"PATCH /api/v1/transactions/:transaction_id":       {call: onTx("", map[string]string{"status": "CANCELED", "reason": "authz"}), want: authed(403, 403, 200, 404, 200)},
 		"DELETE /api/v1/transactions/:transaction_id":      {call: onTx("", nil), want: authed(403, 403, 204, 404, 204)},
+
+		// Webhooks: webhook:manage, own endpoints only (admins: all); the feed
+		// is transaction:read.
+		"GET /api/v1/events":   {call: static("/api/v1/events"), want: authed(200, 403, 200, 200, 200)},
+		"GET /api/v1/webhooks": {call: static("/api/v1/webhooks"), want: authed(403, 403, 200, 200, 200)},
+		"POST /api/v1/webhooks": {call: func(*testing.T, *authzEnv, string) (string, any) {
+			return "/api/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook"}
+		}, want: authed(403, 403, 201, 201, 201)},
+		"GET /api/v1/webhooks/:id":                {call: onWebhook("", nil), want: authed(403, 403, 200, 404, 200)},
+		"PATCH /api/v1/webhooks/:id":              {call: onWebhook("", map[string]any{"description": "authz"}), want: authed(403, 403, 200, 404, 200)},
+		"DELETE /api/v1/webhooks/:id":             {call: onWebhook("", nil), want: authed(403, 403, 204, 404, 204)},
+		"POST /api/v1/webhooks/:id/rotate-secret": {call: onWebhook("/rotate-secret", nil), want: authed(403, 403, 200, 404, 200)},
+		"POST /api/v1/webhooks/:id/test":          {call: onWebhook("/test", nil), want: authed(403, 403, 202, 404, 202)},
+		"GET /api/v1/webhooks/:id/deliveries":     {call: onWebhook("/deliveries", nil), want: authed(403, 403, 200, 404, 200)},
+		"POST /api/v1/webhooks/:id/deliveries/:delivery_id/retry": {call: func(t *testing.T, e *authzEnv, a string) (string, any) {
+			path, _ := onWebhook("/test", nil)(t, e, a)
+			if code, b := e.call(t, owner, http.MethodPost, path, nil); code != http.StatusAccepted {
+				t.Fatalf("test event as owner: %d %s", code, b)
+			}
+			hook := strings.TrimSuffix(path, "/test")
+			code, b := e.call(t, owner, http.MethodGet, hook+"/deliveries", nil)
+			var list struct{ Items []struct{ ID string } }
+			if err := json.Unmarshal(b, &list); code != http.StatusOK || err != nil || len(list.Items) != 1 {
+				t.Fatalf("deliveries as owner: %d %s", code, b)
+			}
+			return hook + "/deliveries/" + list.Items[0].ID + "/retry", nil
+		}, want: authed(403, 403, 202, 404, 202)},
 	}
 
 	served := map[string]bool{}

@@ -29,6 +29,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
+	"github.com/banesco-verifier/verifier/internal/webhook"
 )
 
 // Test credentials of every API started here.
@@ -53,6 +54,7 @@ type Options struct {
 	AccessTTL          time.Duration // default 10m
 	RateLimit          int           // per client per minute, default 1 000 000
 	LoginMaxFailures   int           // default 100
+	AuthFailuresPerIP  int           // invalid bearer tokens per IP a minute, default the service's (60)
 	RegistrationClosed bool
 	CORSOrigins        []string
 	Deadline           time.Duration // VERIFY_DEADLINE, default 24h
@@ -63,7 +65,13 @@ type Options struct {
 	NoMonitoring bool
 	// NoAdmin skips the bootstrap admin (outage tests with a dead pool).
 	NoAdmin bool
+	// WebhookGuard is the SSRF guard of webhook registration; default allows
+	// http and private addresses, so tests can register local receivers.
+	WebhookGuard *webhook.Guard
 }
+
+// WebhookKey seals the webhook secrets of every API started here.
+const WebhookKey = "test-only-webhook-key-0123456789abcdef"
 
 // Server is a running API and what a test reaches through.
 type Server struct {
@@ -77,9 +85,14 @@ type Server struct {
 	Queue     *asynq.Client
 	Inspector *asynq.Inspector
 	Registry  *prometheus.Registry // nil without Options.Metrics
-	App       *fiber.App
-	HTTP      *http.Client // a client of its own, closed at cleanup
-	Log       zerolog.Logger
+	// Webhooks is the webhook store, Sealer its key, Enqueuer the delivery
+	// enqueuer: what a test needs to run a Deliverer beside this API.
+	Webhooks *webhook.Store
+	Sealer   *webhook.Sealer
+	Enqueuer *webhook.Enqueuer
+	App      *fiber.App
+	HTTP     *http.Client // a client of its own, closed at cleanup
+	Log      zerolog.Logger
 }
 
 // Start builds and serves the API until the test ends.
@@ -106,6 +119,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.LoginMaxFailures == 0 {
 		o.LoginMaxFailures = 100
 	}
+
 	if o.Deadline == 0 {
 		o.Deadline = 24 * time.Hour
 	}
@@ -117,6 +131,7 @@ func Start(t testing.TB, o Options) *Server {
 	s.Auth = auth.NewService(auth.NewStore(pool), s.RDB, auth.Options{
 		JWTSecret: JWTSecret, AccessTokenTTL: o.AccessTTL, RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost,
 		LoginMaxFailures: o.LoginMaxFailures, LoginFailureWindow: time.Minute, Logger: s.Log,
+		AuthFailuresPerIP: o.AuthFailuresPerIP,
 	})
 	if !o.NoAdmin {
 		if _, err := s.Auth.EnsureAdmin(context.Background(), AdminEmail, AdminPassword); err != nil {
@@ -157,6 +172,24 @@ func Start(t testing.TB, o Options) *Server {
 		checks = s.Scheduler
 	}
 	deps.Transactions = transaction.NewHandler(s.Store, checks, o.Deadline, s.Log)
+
+	// Webhooks as cmd/api wires them: the outbox on the transaction store, the
+	// routes, and the backlog gauges with the other metrics.
+	sealer, err := webhook.NewSealer(WebhookKey)
+	if err != nil {
+		t.Fatalf("apitest: sealer: %v", err)
+	}
+	s.Sealer, s.Webhooks = sealer, webhook.NewStore(o.DB.DB)
+	s.Enqueuer = webhook.NewEnqueuer(s.Queue, s.Inspector, s.Log)
+	s.Store.SetOutbox(webhook.NewOutbox(s.Enqueuer))
+	guard := webhook.Guard{AllowHTTP: true, AllowPrivate: true}
+	if o.WebhookGuard != nil {
+		guard = *o.WebhookGuard
+	}
+	deps.Webhooks = webhook.NewHandler(s.Webhooks, s.Sealer, guard, s.Enqueuer, s.Log)
+	if o.Metrics {
+		s.Registry.MustRegister(webhook.NewGauges(s.Webhooks))
+	}
 	if !o.NoMonitoring {
 		deps.AsynqRedis = asynq.RedisClientOpt{Addr: o.Redis.Addr}
 	}

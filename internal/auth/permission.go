@@ -13,10 +13,11 @@ const (
 	PermTransactionUpdate = "transaction:update"
 	PermTransactionDelete = "transaction:delete"
 	PermAdmin             = "admin:access"
+	PermWebhookManage     = "webhook:manage"
 )
 
 // AllPermissions lists every permission in a stable order.
-var AllPermissions = []string{PermTransactionCreate, PermTransactionRead, PermTransactionUpdate, PermTransactionDelete, PermAdmin}
+var AllPermissions = []string{PermTransactionCreate, PermTransactionRead, PermTransactionUpdate, PermTransactionDelete, PermAdmin, PermWebhookManage}
 
 // DefaultPermissions are granted to a newly registered user.
 var DefaultPermissions = []string{PermTransactionCreate, PermTransactionRead}

@@ -51,6 +51,19 @@ type Config struct {
 	WorkerPollInterval            time.Duration
 	WorkerShutdownTimeout         time.Duration
 	MonitoringReadOnly            bool
+
+	// Webhooks (docs/api.md, "Webhooks").
+	WebhookConcurrency  int             // deliveries at once per worker replica (their own Asynq server)
+	WebhookSchedule     []time.Duration // waits between delivery attempts
+	WebhookTimeout      time.Duration
+	WebhookDisableAfter time.Duration // failing this long disables an endpoint
+	WebhookAllowHTTP    bool
+	WebhookAllowPrivate bool
+	// WebhookSecretKey seals the endpoints' signing secrets in Postgres. In
+	// development it defaults to JWT_SECRET; production must set its own, so
+	// rotating the JWT key does not make every webhook secret unreadable.
+	WebhookSecretKey string
+	EventRetention   time.Duration
 }
 
 // Getenv is the lookup Load uses; tests pass a map's lookup instead of os.Getenv.
@@ -93,6 +106,18 @@ func Load(getenv Getenv) (Config, error) {
 		WorkerPollInterval:            p.duration("WORKER_POLL_INTERVAL", time.Second),
 		WorkerShutdownTimeout:         p.duration("WORKER_SHUTDOWN_TIMEOUT", 15*time.Second),
 		MonitoringReadOnly:            p.bool("MONITORING_READ_ONLY", false),
+
+		WebhookConcurrency:  p.int("WEBHOOK_CONCURRENCY", 10, 1, 10_000),
+		WebhookSchedule:     p.durations("WEBHOOK_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h,10h,10h,10h"),
+		WebhookTimeout:      p.duration("WEBHOOK_TIMEOUT", 15*time.Second),
+		WebhookDisableAfter: p.duration("WEBHOOK_DISABLE_AFTER", 5*24*time.Hour),
+		WebhookAllowHTTP:    p.bool("WEBHOOK_ALLOW_HTTP", false),
+		WebhookAllowPrivate: p.bool("WEBHOOK_ALLOW_PRIVATE", false),
+		WebhookSecretKey:    p.str("WEBHOOK_SECRET_KEY", ""),
+		EventRetention:      p.duration("EVENT_RETENTION", 30*24*time.Hour),
+	}
+	if c.WebhookSecretKey == "" && !c.IsProduction() {
+		c.WebhookSecretKey = c.JWTSecret
 	}
 	if p.err != nil {
 		return Config{}, p.err
@@ -115,6 +140,18 @@ func (c Config) validate() error {
 	}
 	if len(c.JWTSecret) < 16 {
 		return errors.New("config: JWT_SECRET must be at least 16 bytes")
+	}
+	if c.IsProduction() && (len(c.WebhookSecretKey) < 32 || c.WebhookSecretKey == c.JWTSecret) {
+		return errors.New("config: WEBHOOK_SECRET_KEY must be set in production: at least 32 bytes, not JWT_SECRET")
+	}
+	if len(c.WebhookSecretKey) < 16 {
+		return errors.New("config: WEBHOOK_SECRET_KEY must be at least 16 bytes")
+	}
+	if c.WebhookTimeout < time.Second || c.WebhookTimeout > 5*time.Minute {
+		return errors.New("config: WEBHOOK_TIMEOUT must be between 1s and 5m")
+	}
+	if c.EventRetention < time.Hour {
+		return errors.New("config: EVENT_RETENTION must be at least 1h")
 	}
 	if c.AccessTokenTTL < time.Minute || c.RefreshTokenTTL < c.AccessTokenTTL {
 		return errors.New("config: ACCESS_TOKEN_TTL must be ≥ 1m and REFRESH_TOKEN_TTL ≥ ACCESS_TOKEN_TTL")

@@ -36,6 +36,16 @@ func TestLoadDefaults(t *testing.T) {
 		{"SWEEP_INTERVAL", c.SweepInterval, time.Minute},
 		{"BANESCO_PER_TRANSACTION_PER_MINUTE", c.BanescoPerTxPerMinute, 2},
 		{"CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, []string{"http://localhost:3000"}},
+		{"WEBHOOK_SCHEDULE", c.WebhookSchedule, []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+			2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour}},
+		{"WEBHOOK_TIMEOUT", c.WebhookTimeout, 15 * time.Second},
+		{"WEBHOOK_CONCURRENCY", c.WebhookConcurrency, 10},
+		{"WEBHOOK_DISABLE_AFTER", c.WebhookDisableAfter, 120 * time.Hour},
+		{"WEBHOOK_ALLOW_HTTP", c.WebhookAllowHTTP, false},
+		{"WEBHOOK_ALLOW_PRIVATE", c.WebhookAllowPrivate, false},
+		{"EVENT_RETENTION", c.EventRetention, 30 * 24 * time.Hour},
+		// Development seals webhook secrets with the JWT key unless told otherwise.
+		{"WEBHOOK_SECRET_KEY", c.WebhookSecretKey, c.JWTSecret},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -59,6 +69,7 @@ func TestLoadOverrides(t *testing.T) {
 	c, err := Load(env(map[string]string{
 		"APP_ENV":              "Production",
 		"JWT_SECRET":           strings.Repeat("s", 32),
+		"WEBHOOK_SECRET_KEY":   strings.Repeat("w", 40),
 		"LOG_FORMAT":           "CONSOLE",
 		"LOG_LEVEL":            " debug ",
 		"API_RATE_LIMIT":       "6",
@@ -120,6 +131,15 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"deadline not a duration", map[string]string{"VERIFY_DEADLINE": "tomorrow"}, "VERIFY_DEADLINE"},
 		{"per-transaction limit too high", map[string]string{"BANESCO_PER_TRANSACTION_PER_MINUTE": "61"}, "BANESCO_PER_TRANSACTION_PER_MINUTE"},
 		{"login failures not a number", map[string]string{"LOGIN_MAX_FAILURES": "five"}, "LOGIN_MAX_FAILURES"},
+		{"webhook key missing in production", map[string]string{"APP_ENV": "production", "JWT_SECRET": strings.Repeat("k", 32)}, "WEBHOOK_SECRET_KEY"},
+		{"webhook key is the jwt key in production", map[string]string{"APP_ENV": "production", "JWT_SECRET": strings.Repeat("k", 32),
+			"WEBHOOK_SECRET_KEY": strings.Repeat("k", 32)}, "WEBHOOK_SECRET_KEY"},
+		{"webhook key short", map[string]string{"WEBHOOK_SECRET_KEY": "short"}, "WEBHOOK_SECRET_KEY"},
+		{"webhook schedule garbage", map[string]string{"WEBHOOK_SCHEDULE": "5s,soon"}, "WEBHOOK_SCHEDULE"},
+		{"webhook concurrency zero", map[string]string{"WEBHOOK_CONCURRENCY": "0"}, "WEBHOOK_CONCURRENCY"},
+		{"webhook timeout zero", map[string]string{"WEBHOOK_TIMEOUT": "0s"}, "WEBHOOK_TIMEOUT"},
+		{"webhook allow http perhaps", map[string]string{"WEBHOOK_ALLOW_HTTP": "perhaps"}, "WEBHOOK_ALLOW_HTTP"},
+		{"event retention a minute", map[string]string{"EVENT_RETENTION": "1m"}, "EVENT_RETENTION"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +163,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 
 func TestLoadProductionAcceptsLongSecret(t *testing.T) {
 	t.Parallel()
-	if _, err := Load(env(map[string]string{"APP_ENV": "production", "JWT_SECRET": strings.Repeat("k", 32)})); err != nil {
+	if _, err := Load(env(map[string]string{"APP_ENV": "production", "JWT_SECRET": strings.Repeat("k", 32),
+		"WEBHOOK_SECRET_KEY": strings.Repeat("w", 32)})); err != nil {
 		t.Fatalf("a 32-byte secret in production must load: %v", err)
 	}
 }

@@ -21,7 +21,7 @@ import (
 
 // Schema objects the migrations create and the rest of the code relies on.
 var (
-	wantTables = []string{"users", "permissions", "user_permissions", "refresh_tokens", "transactions", "transaction_events", "payment_claims"}
+	wantTables = []string{"users", "permissions", "user_permissions", "refresh_tokens", "transactions", "transaction_events", "payment_claims", "outbox_events", "webhook_endpoints", "webhook_deliveries"}
 	wantEnums  = []string{"transaction_status", "bank_name", "transaction_type", "actor_type"}
 	wantIndex  = []string{"users_email_key", "refresh_tokens_family_idx", "transactions_transaction_id_key",
 		"transactions_reference_digits_type_key", "transactions_due_idx", "transaction_events_transaction_idx",
@@ -119,7 +119,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 		if err := db.SelectContext(ctx, &perms, `SELECT name FROM permissions ORDER BY id`); err != nil {
 			t.Fatalf("round %d: read permissions: %v", round, err)
 		}
-		if want := "transaction:create,transaction:read,transaction:update,transaction:delete,admin:access"; strings.Join(perms, ",") != want {
+		if want := "transaction:create,transaction:read,transaction:update,transaction:delete,admin:access,webhook:manage"; strings.Join(perms, ",") != want {
 			t.Errorf("round %d: seeded permissions = %v, want %s", round, perms, want)
 		}
 		if round == 2 {

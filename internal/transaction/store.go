@@ -27,6 +27,7 @@ type Store struct {
 	db      *sqlx.DB
 	metrics *Metrics
 	now     func() time.Time
+	outbox  Outbox // nil: status changes notify nobody
 }
 
 // NewStore returns a Store; metrics may be nil.

@@ -139,8 +139,15 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 			return Recorded{}, err
 		}
 	}
+	after, err := s.recordChange(ctx, tx, c.TransactionID, old, c.NewStatus)
+	if err != nil {
+		return Recorded{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return Recorded{}, fmt.Errorf("record check: commit: %w", err)
+	}
+	if after != nil {
+		after(ctx)
 	}
 	rec.Status = c.NewStatus
 	if c.NewStatus != StatusInProgress {
@@ -198,8 +205,15 @@ func (s *Store) Transition(ctx context.Context, ch Change) (Status, error) {
 			return "", err
 		}
 	}
+	after, err := s.recordChange(ctx, tx, ch.ID, status, ch.To)
+	if err != nil {
+		return "", err
+	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("transition: commit: %w", err)
+	}
+	if after != nil {
+		after(ctx)
 	}
 	s.metrics.transition(status, ch.To, s.now().Sub(createdAt))
 	return status, nil

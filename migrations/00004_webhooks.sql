@@ -14,12 +14,10 @@ CREATE TABLE outbox_events (
     user_id        uuid NOT NULL REFERENCES users (id),
     transaction_id uuid REFERENCES transactions (id),
     data           jsonb NOT NULL,
-    created_at     timestamptz NOT NULL DEFAULT now(),
-    -- The writing transaction. Ids are handed out before commit, so a feed
-    -- reader could see evt_101 while evt_100 is still uncommitted and then
-    -- skip it for ever with after=evt_101; the feed shows only events whose
-    -- writer is older than every transaction still running.
-    xid            xid8 NOT NULL DEFAULT pg_current_xact_id()
+    -- Ids are taken under a transaction-level advisory lock held to commit
+    -- (internal/webhook recordEvent), so they become visible in id order and
+    -- a feed reader's after=evt_N never passes an event still uncommitted.
+    created_at     timestamptz NOT NULL DEFAULT now()
 );
 -- The feed: an owner's events after a cursor; everyone's for admins; the
 -- retention job by age.

@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/banesco-verifier/verifier/internal/auth"
 	"github.com/banesco-verifier/verifier/internal/pgtest"
 )
 
@@ -35,9 +37,15 @@ func TestTransactionBackingServicesDown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := txSetup(t, nil)
-			a := e.newUser(t, allTxPerms...)
+			a := e.newUser(t, append(allTxPerms, auth.PermWebhookManage)...)
 			v := e.create(t, a, e.txBody())
 			path := "/api/v1/transactions/" + v.TransactionID
+			hook := e.do(t, http.MethodPost, "/api/v1/webhooks", a.token, map[string]string{"url": "http://127.0.0.1:9/hook"})
+			var ep struct{ ID string }
+			if err := json.Unmarshal(hook.body, &ep); hook.status != http.StatusCreated || err != nil {
+				t.Fatalf("register webhook: %d %s", hook.status, hook.body)
+			}
+			wh := "/api/v1/webhooks/" + ep.ID
 			tt.down(t, e)
 			calls := []struct {
 				method, path string
@@ -51,6 +59,16 @@ func TestTransactionBackingServicesDown(t *testing.T) {
 				{http.MethodPost, path + "/verify", nil},
 				{http.MethodPatch, path, map[string]string{"status": "CANCELED"}},
 				{http.MethodDelete, path, nil},
+				{http.MethodPost, "/api/v1/webhooks", map[string]string{"url": "http://127.0.0.1:9/hook"}},
+				{http.MethodGet, "/api/v1/webhooks", nil},
+				{http.MethodGet, wh, nil},
+				{http.MethodPatch, wh, map[string]string{"description": "x"}},
+				{http.MethodPost, wh + "/rotate-secret", nil},
+				{http.MethodPost, wh + "/test", nil},
+				{http.MethodGet, wh + "/deliveries", nil},
+				{http.MethodPost, wh + "/deliveries/dlv_1/retry", nil},
+				{http.MethodDelete, wh, nil},
+				{http.MethodGet, "/api/v1/events", nil},
 			}
 			for _, c := range calls {
 				t.Run(c.method+" "+c.path, func(t *testing.T) {

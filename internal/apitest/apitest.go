@@ -44,8 +44,8 @@ type Options struct {
 	DB    *pgtest.DB        // default: a new database
 	Redis *redistest.Server // default: a new redis-server
 	Pool  *sqlx.DB          // replaces the pool the auth store uses (an unreachable one for outage tests)
-	// StorePool is the transaction store's pool (default the database's), so
-	// a test can break it alone.
+	// StorePool is the transaction and webhook stores' pool (default the
+	// database's), so a test can break it alone.
 	StorePool *sqlx.DB
 	Log       io.Writer          // default: discarded
 	Level     zerolog.Level      // default: debug
@@ -179,7 +179,7 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatalf("apitest: sealer: %v", err)
 	}
-	s.Sealer, s.Webhooks = sealer, webhook.NewStore(o.DB.DB)
+	s.Sealer, s.Webhooks = sealer, webhook.NewStore(storePool)
 	s.Enqueuer = webhook.NewEnqueuer(s.Queue, s.Inspector, s.Log)
 	s.Store.SetOutbox(webhook.NewOutbox(s.Enqueuer))
 	guard := webhook.Guard{AllowHTTP: true, AllowPrivate: true}

@@ -1,6 +1,6 @@
 // Command loadgen is `make bench`: it starts the real binaries (API, N workers,
 // the bank sandbox) against a private Postgres cluster and a private Redis, runs
-// five scenarios — each next to a baseline measured in the same run, so ratios
+// six scenarios — each next to a baseline measured in the same run, so ratios
 // hold on a noisy machine — and writes bench/results/<date>/report.md with PNG
 // plots. -quick runs a reduced version in under two minutes.
 package main
@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/banesco-verifier/verifier/internal/buildinfo"
@@ -20,20 +22,23 @@ import (
 )
 
 type settings struct {
-	quick      bool
-	runs       int           // repetitions; figures are medians
-	duration   time.Duration // per create-throughput point
-	conc       []int
-	drainN     int
-	drainQ     int
-	drainW     []int
-	latencyN   int
-	readRows   int
-	readReqs   int
-	memTasks   int
-	outDir     string
-	binDir     string
-	scratchDir string
+	quick         bool
+	runs          int           // repetitions; figures are medians
+	duration      time.Duration // per create-throughput point
+	conc          []int
+	drainN        int
+	drainQ        int
+	drainW        []int
+	latencyN      int
+	readRows      int
+	readReqs      int
+	memTasks      int
+	webhookN      int // transactions of the webhook scenario (×3 endpoints)
+	webhookDrainN int
+	outDir        string
+	only          string // -only: scenario numbers to run
+	binDir        string
+	scratchDir    string
 }
 
 func main() {
@@ -41,6 +46,7 @@ func main() {
 	flag.BoolVar(&s.quick, "quick", false, "reduced sizes, one run: under two minutes")
 	flag.StringVar(&s.outDir, "out", "", "output directory (default bench/results/<date>)")
 	qFlag := flag.Int("q", 200, "BANESCO_MAX_RPS for the drain scenario")
+	flag.StringVar(&s.only, "only", "", "run only these scenarios, by number (e.g. 6 or 2,6); the report then has only their sections filled")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), "loadgen is make bench: it starts the real api, worker and bank-sandbox binaries against\n"+
 			"a private Postgres cluster and Redis, runs the benchmark scenarios and writes a report.\n\n"+
@@ -59,10 +65,12 @@ func main() {
 		s.runs, s.duration, s.conc = 1, 2*time.Second, []int{1, 16, 64}
 		s.drainN, s.drainW, s.latencyN = 600, []int{1, 2}, 20
 		s.readRows, s.readReqs, s.memTasks = 50_000, 20, 5_000
+		s.webhookN, s.webhookDrainN = 100, 600
 	} else {
 		s.runs, s.duration, s.conc = 3, 10*time.Second, []int{1, 16, 64}
 		s.drainN, s.drainW, s.latencyN = 10_000, []int{1, 2, 4}, 200
 		s.readRows, s.readReqs, s.memTasks = 1_000_000, 200, 100_000
+		s.webhookN, s.webhookDrainN = 1_000, 4_000
 	}
 	if s.outDir == "" {
 		name := time.Now().UTC().Format("2006-01-02")
@@ -106,8 +114,12 @@ func run(ctx context.Context, s settings) error {
 		{"3 latency", benchLatency},
 		{"4 reads at scale", benchReads},
 		{"5 worker memory", benchWorkerMemory},
+		{"6 webhooks", benchWebhooks},
 	}
 	for _, st := range steps {
+		if s.only != "" && !slices.Contains(strings.Split(s.only, ","), st.name[:1]) {
+			continue
+		}
 		progress("scenario " + st.name)
 		if err := st.fn(ctx, s, r); err != nil {
 			return fmt.Errorf("scenario %s: %w", st.name, err)

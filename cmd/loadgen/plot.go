@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 )
 
 // chart and series are the data of one PNG, as bench/plot reads them. The
@@ -61,6 +62,15 @@ func (r *report) plots() error {
 			YLabel: "checks/s", Kind: "lines", Series: []series{got, q}, YMin0: true},
 		lat, reads,
 	}
+	// With -only some scenarios have no figures: draw only charts with data.
+	charts = slices.DeleteFunc(charts, func(c chart) bool {
+		for _, s := range c.Series {
+			if len(s.Y) > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	raw, err := json.MarshalIndent(charts, "", "  ")
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ type report struct {
 	reads    []readPoint
 	readLoad time.Duration
 	mem      memResult
+	webhooks webhookResult
 }
 
 func cmdOut(name string, args ...string) string {
@@ -71,7 +72,11 @@ func (r *report) write() (string, error) {
 		w("| create → COMPLETED, poll %s | p50 %s ms, p99 %s ms |\n", l.Poll, ms(l.FinalP50), ms(l.FinalP99))
 	}
 	w("| API peak RSS under scenario 1 | %.1f MiB (idle %.1f MiB) |\n", float64(maxInt(r.create.APIPeakRSSKB))/1024, float64(r.mem.IdleAPIKB)/1024)
-	w("| worker peak RSS with %d tasks queued | %.1f MiB (idle %.1f MiB) |\n\n", r.mem.Tasks, float64(r.mem.LoadedWorkerKB)/1024, float64(r.mem.IdleWorkerKB)/1024)
+	w("| worker peak RSS with %d tasks queued | %.1f MiB (idle %.1f MiB) |\n", r.mem.Tasks, float64(r.mem.LoadedWorkerKB)/1024, float64(r.mem.IdleWorkerKB)/1024)
+	wh := r.webhooks
+	w("| status change → receiver 2xx, %d completions × %d endpoints | p50 %s ms, p99 %s ms |\n", wh.Transactions, wh.Endpoints, ms(wh.P50), ms(wh.P99))
+	w("| deliveries one worker sends to a local receiver | %.0f /s |\n", wh.PerSec)
+	w("| bank-check drain with webhooks / without | %.1f / %.1f checks/s = **%+.1f%%** |\n\n", wh.ChecksHks, wh.ChecksPlain, (wh.ChecksHks/wh.ChecksPlain-1)*100)
 
 	w("## 1. Create throughput\n\nAuthenticated `POST /api/v1/transactions` (admin token, JSON, validation, idempotent insert + creation event in one Postgres transaction, Asynq enqueue) for %s per point, no workers running. The floor is the same `Store.Create` + `Scheduler.Enqueue` in a plain Go loop with the same pool (20) and concurrency — no HTTP, JSON, auth or rate limiting.\n\n", s.duration)
 	w("| concurrency | API req/s | p50 ms | p95 ms | p99 ms | floor req/s | floor p50 ms | floor p99 ms | API/floor | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
@@ -107,7 +112,14 @@ func (r *report) write() (string, error) {
 	w("## 5. Memory\n\n| process | baseline (idle) | under load |\n|---|---|---|\n")
 	w("| API (scenario 1, c up to 64) | %.1f MiB | %.1f MiB peak |\n", float64(r.mem.IdleAPIKB)/1024, float64(maxInt(r.create.APIPeakRSSKB))/1024)
 	w("| one worker, %d checks queued | %.1f MiB | %.1f MiB peak |\n", r.mem.Tasks, float64(r.mem.IdleWorkerKB)/1024, float64(r.mem.LoadedWorkerKB)/1024)
-	w("\nPeak RSS is the kernel's VmHWM of the process.\n")
+	w("\nPeak RSS is the kernel's VmHWM of the process.\n\n")
+
+	w("## 6. Webhooks\n\n")
+	w("**Latency.** %d transactions created at ~100/s and completed by one worker (WORKER_POLL_INTERVAL 1 s, WEBHOOK_POLL_INTERVAL 100 ms, WEBHOOK_CONCURRENCY 10), %d endpoints each on a local receiver that verifies every signature with client/webhook: %d deliveries. Latency is the event's commit (the status change) to the 2xx recorded.\n\n", wh.Transactions, wh.Endpoints, wh.Transactions*wh.Endpoints)
+	w("| p50 ms | p99 ms | max ms |\n|---|---|---|\n| %s | %s | %s |\n\n", ms(wh.P50), ms(wh.P99), ms(wh.Max))
+	w("**Throughput.** %d deliveries waiting (cancellations made with the worker stopped), then one worker started: %.0f deliveries/s (%s wall), bounded by WEBHOOK_CONCURRENCY and the receiver's round trip.\n\n", wh.Backlog, wh.PerSec, wh.DrainWall.Round(100*time.Millisecond))
+	w("**Effect on bank checks.** Scenario 2's drain (%d transactions, Q=%d, one worker) with no endpoint and with %d endpoints receiving every completion. Deliveries run on their own Asynq server (their own slots), so the checks' slots are untouched.\n\n", wh.DrainN, s.drainQ, wh.Endpoints)
+	w("| without webhooks | with webhooks | change |\n|---|---|---|\n| %.1f checks/s | %.1f checks/s | %+.1f%% |\n", wh.ChecksPlain, wh.ChecksHks, (wh.ChecksHks/wh.ChecksPlain-1)*100)
 
 	if err := r.plots(); err != nil {
 		return "", err

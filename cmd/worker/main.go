@@ -166,7 +166,10 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 		ShutdownTimeout: cfg.WorkerShutdownTimeout, Logger: log,
 	}
 	srv := verify.NewServer(rdb, opts)
-	opts.Concurrency = cfg.WebhookConcurrency
+	// The webhooks' server looks at its idle queue every 100 ms by default
+	// (WORKER_POLL_INTERVAL is 1 s): a status change reaches the receiver well
+	// under a second later, for one cheap Redis call per look.
+	opts.Concurrency, opts.PollInterval = cfg.WebhookConcurrency, cfg.WebhookPollInterval
 	return &worker{reg: reg, srv: srv, mux: verify.NewMux(handler, sweeper), sweeper: sweeper,
 		webhookSrv: queue.NewServer(rdb, tasks.WebhookQueues(), opts), webhookMux: webhook.NewMux(deliverer, whSweeper),
 		webhookSweeper: whSweeper}, nil

@@ -54,6 +54,7 @@ type Config struct {
 
 	// Webhooks (docs/api.md, "Webhooks").
 	WebhookConcurrency  int             // deliveries at once per worker replica (their own Asynq server)
+	WebhookPollInterval time.Duration   // how often that server looks at an idle webhooks queue
 	WebhookSchedule     []time.Duration // waits between delivery attempts
 	WebhookTimeout      time.Duration
 	WebhookDisableAfter time.Duration // failing this long disables an endpoint
@@ -108,6 +109,7 @@ func Load(getenv Getenv) (Config, error) {
 		MonitoringReadOnly:            p.bool("MONITORING_READ_ONLY", false),
 
 		WebhookConcurrency:  p.int("WEBHOOK_CONCURRENCY", 10, 1, 10_000),
+		WebhookPollInterval: p.duration("WEBHOOK_POLL_INTERVAL", 100*time.Millisecond),
 		WebhookSchedule:     p.durations("WEBHOOK_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h,10h,10h,10h"),
 		WebhookTimeout:      p.duration("WEBHOOK_TIMEOUT", 15*time.Second),
 		WebhookDisableAfter: p.duration("WEBHOOK_DISABLE_AFTER", 5*24*time.Hour),

@@ -40,6 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 			2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour}},
 		{"WEBHOOK_TIMEOUT", c.WebhookTimeout, 15 * time.Second},
 		{"WEBHOOK_CONCURRENCY", c.WebhookConcurrency, 10},
+		{"WEBHOOK_POLL_INTERVAL", c.WebhookPollInterval, 100 * time.Millisecond},
 		{"WEBHOOK_DISABLE_AFTER", c.WebhookDisableAfter, 120 * time.Hour},
 		{"WEBHOOK_ALLOW_HTTP", c.WebhookAllowHTTP, false},
 		{"WEBHOOK_ALLOW_PRIVATE", c.WebhookAllowPrivate, false},

@@ -50,8 +50,11 @@ func bins(t *testing.T) string {
 
 type scenario struct {
 	opts   Options
+	setup  func(t *testing.T, ctx context.Context, c *Cluster) // optional: before the first transaction
 	inject func(t *testing.T, ctx context.Context, c *Cluster) // runs while transactions are being checked
 	wait   time.Duration
+	// after, optional, checks more once every transaction settled.
+	after func(t *testing.T, ctx context.Context, c *Cluster)
 }
 
 func run(t *testing.T, s scenario) Report {
@@ -93,6 +96,9 @@ func run(t *testing.T, s scenario) Report {
 	rand.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
 	if err := c.AddPayments(ctx, payments); err != nil {
 		t.Fatal(err)
+	}
+	if s.setup != nil {
+		s.setup(t, ctx, c)
 	}
 	start := time.Now()
 	injected := make(chan struct{})
@@ -137,6 +143,9 @@ func run(t *testing.T, s scenario) Report {
 	}
 	if v := r.Sandbox.Violations; v.PerReference+v.Global+v.Token != 0 {
 		t.Errorf("the bank saw limit violations: %+v", v)
+	}
+	if s.after != nil {
+		s.after(t, ctx, c)
 	}
 	return r
 }

@@ -266,7 +266,8 @@ func TestAFailingEndpointIsDisabled(t *testing.T) {
 // when they can); a third secret does not.
 func TestRotationSignsWithBothSecrets(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	// No retries: the badly signed attempt (answered 401) must stay one request.
+	e := newEnv(t, envOptions{delivery: webhook.Options{Schedule: []time.Duration{}}})
 	ep := e.register(t)
 	r := e.do(t, http.MethodPost, "/api/v1/webhooks/"+ep.ID+"/rotate-secret", nil)
 	var rot struct {

@@ -63,6 +63,7 @@ func (m *Metrics) disabled() {
 //	webhook_deliveries_pending                   pending deliveries
 //	webhook_oldest_pending_delivery_seconds      age of the oldest pending delivery
 //	webhook_endpoints_disabled                   endpoints currently disabled
+//	webhook_deliveries_overdue                   pending deliveries due over 2 min ago
 //	webhook_scrape_error                         1 when reading them failed
 type Gauges struct{ store *Store }
 
@@ -73,6 +74,7 @@ var (
 	pendingDesc  = prometheus.NewDesc("webhook_deliveries_pending", "Webhook deliveries not yet succeeded or failed.", nil, nil)
 	oldestDesc   = prometheus.NewDesc("webhook_oldest_pending_delivery_seconds", "Age of the oldest pending webhook delivery.", nil, nil)
 	disabledDesc = prometheus.NewDesc("webhook_endpoints_disabled", "Webhook endpoints currently disabled.", nil, nil)
+	overdueDesc  = prometheus.NewDesc("webhook_deliveries_overdue", "Pending webhook deliveries due more than 2 minutes ago (lost task or starved workers).", nil, nil)
 	scrapeDesc   = prometheus.NewDesc("webhook_scrape_error", "1 when the last read of the webhook gauges failed (they are then missing).", nil, nil)
 )
 
@@ -81,6 +83,7 @@ func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- pendingDesc
 	ch <- oldestDesc
 	ch <- disabledDesc
+	ch <- overdueDesc
 	ch <- scrapeDesc
 }
 
@@ -97,4 +100,5 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(b.Pending))
 	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, b.OldestPending)
 	ch <- prometheus.MustNewConstMetric(disabledDesc, prometheus.GaugeValue, float64(b.Disabled))
+	ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(b.Overdue))
 }

@@ -371,6 +371,10 @@ type Backlog struct {
 	Pending       int64   `db:"pending"`
 	OldestPending float64 `db:"oldest"` // seconds since the oldest pending delivery was created
 	Disabled      int64   `db:"disabled"`
+	// Overdue are pending deliveries due more than two minutes ago: a live
+	// task would have sent them, so their task is lost or the workers are
+	// starved (the sweeper repairs the first within SWEEP_INTERVAL).
+	Overdue int64 `db:"overdue"`
 }
 
 // Backlog reads the pending deliveries and disabled endpoints.
@@ -379,7 +383,8 @@ func (s *Store) Backlog(ctx context.Context) (Backlog, error) {
 	err := s.db.GetContext(ctx, &b, `SELECT
 		(SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS pending,
 		(SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 FROM webhook_deliveries WHERE status = 'pending') AS oldest,
-		(SELECT count(*) FROM webhook_endpoints WHERE NOT enabled AND deleted_at IS NULL) AS disabled`)
+		(SELECT count(*) FROM webhook_endpoints WHERE NOT enabled AND deleted_at IS NULL) AS disabled,
+		(SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at < now() - interval '2 minutes') AS overdue`)
 	if err != nil {
 		return Backlog{}, fmt.Errorf("webhook backlog: %w", err)
 	}

@@ -25,6 +25,7 @@ const (
 	Hang                     // no answer until the test ends (the sender times out)
 	Redirect                 // 307 to another URL of this receiver
 	Close                    // hijack and close the connection without a reply
+	Rejected                 // 401: the signature did not verify (what a real receiver answers)
 )
 
 // Delivery is one request the receiver got.
@@ -49,24 +50,37 @@ type Receiver struct {
 	got      []Delivery
 	attempts map[string]int
 	hung     chan struct{}
+	srv      *http.Server
 }
 
 // Start serves a receiver until the test ends.
 func Start(t testing.TB) *Receiver {
 	t.Helper()
+	r, err := Serve()
+	if err != nil {
+		t.Fatalf("webhooktest: %v", err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Serve starts a receiver outside a test (the benchmarks); Close stops it.
+func Serve() (*Receiver, error) {
 	r := &Receiver{attempts: map[string]int{}, hung: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("webhooktest: listen: %v", err)
+		return nil, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
 	r.URL = "http://" + ln.Addr().String() + "/hook"
-	t.Cleanup(func() {
-		close(r.hung)
-		_ = srv.Close()
-	})
-	return r
+	return r, nil
+}
+
+// Close stops the receiver and releases hanging requests.
+func (r *Receiver) Close() {
+	close(r.hung)
+	_ = r.srv.Close()
 }
 
 // SetSecrets sets the secrets deliveries are verified with (what the
@@ -75,6 +89,13 @@ func (r *Receiver) SetSecrets(secrets ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.secrets = secrets
+}
+
+// Secrets returns the secrets in use.
+func (r *Receiver) Secrets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.secrets...)
 }
 
 // Decide sets the answer policy.
@@ -92,7 +113,7 @@ func (r *Receiver) Deliveries() []Delivery {
 }
 
 // Accepted returns, per webhook-id, how many validly signed attempts were
-// answered 2xx.
+// answered 2xx. (Badly signed ones are answered 401 once secrets are set.)
 func (r *Receiver) Accepted() map[string]int {
 	out := map[string]int{}
 	for _, d := range r.Deliveries() {
@@ -125,13 +146,18 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	n := r.attempts[d.ID]
 	r.mu.Unlock()
 	d.Answered = OK
-	if decide != nil {
+	switch {
+	case !d.Valid && secrets != nil:
+		d.Answered = Rejected
+	case decide != nil:
 		d.Answered = decide(d.ID, n)
 	}
 	r.mu.Lock()
 	r.got = append(r.got, d)
 	r.mu.Unlock()
 	switch d.Answered {
+	case Rejected:
+		http.Error(w, "bad signature", http.StatusUnauthorized)
 	case Fail:
 		http.Error(w, "receiver failing on purpose", http.StatusInternalServerError)
 	case Hang:

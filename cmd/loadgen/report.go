@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -47,9 +48,14 @@ func (r *report) write() (string, error) {
 	s := r.settings
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	// ran: with -only, the scenarios left out write nothing (not zeros).
+	ran := func(n string) bool { return s.only == "" || slices.Contains(strings.Split(s.only, ","), n) }
 	w("# Benchmark report\n\n")
 	w("Generated %s by `make bench%s` in %s. Every figure is the median of %d run(s); each scenario's baseline was measured in the same run.\n\n",
 		time.Now().UTC().Format(time.RFC3339), map[bool]string{true: "-quick", false: ""}[s.quick], time.Since(r.started).Round(time.Second), s.runs)
+	if s.only != "" {
+		w("Only scenario(s) %s were run (`go run ./cmd/loadgen -only %s`); the full report of every scenario is `make bench`.\n\n", s.only, s.only)
+	}
 	w("## Machine and versions\n\n")
 	w("| | |\n|---|---|\n")
 	w("| CPU | %s × %d cores |\n", cpuModel(), runtime.NumCPU())
@@ -71,55 +77,72 @@ func (r *report) write() (string, error) {
 	for _, l := range r.latency {
 		w("| create → COMPLETED, poll %s | p50 %s ms, p99 %s ms |\n", l.Poll, ms(l.FinalP50), ms(l.FinalP99))
 	}
-	w("| API peak RSS under scenario 1 | %.1f MiB (idle %.1f MiB) |\n", float64(maxInt(r.create.APIPeakRSSKB))/1024, float64(r.mem.IdleAPIKB)/1024)
-	w("| worker peak RSS with %d tasks queued | %.1f MiB (idle %.1f MiB) |\n", r.mem.Tasks, float64(r.mem.LoadedWorkerKB)/1024, float64(r.mem.IdleWorkerKB)/1024)
+	if ran("5") {
+		w("| API peak RSS under scenario 1 | %.1f MiB (idle %.1f MiB) |\n", float64(maxInt(r.create.APIPeakRSSKB))/1024, float64(r.mem.IdleAPIKB)/1024)
+		w("| worker peak RSS with %d tasks queued | %.1f MiB (idle %.1f MiB) |\n", r.mem.Tasks, float64(r.mem.LoadedWorkerKB)/1024, float64(r.mem.IdleWorkerKB)/1024)
+	}
 	wh := r.webhooks
-	w("| status change → receiver 2xx, %d completions × %d endpoints | p50 %s ms, p99 %s ms |\n", wh.Transactions, wh.Endpoints, ms(wh.P50), ms(wh.P99))
-	w("| deliveries one worker sends to a local receiver | %.0f /s |\n", wh.PerSec)
-	w("| bank-check drain with webhooks / without | %.1f / %.1f checks/s = **%+.1f%%** |\n\n", wh.ChecksHks, wh.ChecksPlain, (wh.ChecksHks/wh.ChecksPlain-1)*100)
-
-	w("## 1. Create throughput\n\nAuthenticated `POST /api/v1/transactions` (admin token, JSON, validation, idempotent insert + creation event in one Postgres transaction, Asynq enqueue) for %s per point, no workers running. The floor is the same `Store.Create` + `Scheduler.Enqueue` in a plain Go loop with the same pool (20) and concurrency — no HTTP, JSON, auth or rate limiting.\n\n", s.duration)
-	w("| concurrency | API req/s | p50 ms | p95 ms | p99 ms | floor req/s | floor p50 ms | floor p99 ms | API/floor | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	for i, p := range r.create.API {
-		f := r.create.Floor[i]
-		w("| %d | %.0f | %s | %s | %s | %.0f | %s | %s | %.2f | %d |\n", p.Conc, p.RPS, ms(p.P50), ms(p.P95), ms(p.P99), f.RPS, ms(f.P50), ms(f.P99), p.RPS/f.RPS, p.Errors+f.Errors)
+	if ran("6") {
+		w("| status change → receiver 2xx, %d completions × %d endpoints | p50 %s ms, p99 %s ms |\n", wh.Transactions, wh.Endpoints, ms(wh.P50), ms(wh.P99))
+		w("| deliveries one worker sends to a local receiver | %.0f /s |\n", wh.PerSec)
+		w("| bank-check drain with webhooks / without | %.1f / %.1f checks/s = **%+.1f%%** |\n", wh.ChecksHks, wh.ChecksPlain, (wh.ChecksHks/wh.ChecksPlain-1)*100)
 	}
-	w("\n![create throughput](create.png)\n\n")
+	w("\n")
 
-	w("## 2. Pipeline drain\n\n%d transactions created with the workers stopped (payments pre-registered in the sandbox), then N worker processes started; wall time until all are COMPLETED. Q = BANESCO_MAX_RPS = %d; the limiter grants Q checks per 1.25 s (a 250 ms margin for arrival jitter), so the ceiling is %.0f%% of Q.\n\n", s.drainN, s.drainQ, 100/1.25)
-	w("| workers | wall | checks/s | share of Q | violations per-reference / global / token | max checks in any 1 s at the bank |\n|---|---|---|---|---|---|\n")
-	for _, d := range r.drain {
-		w("| %d | %s | %.1f | %.0f%% | %d / %d / %d | %d |\n", d.Workers, d.Wall.Round(100*time.Millisecond), d.ChecksPerSec, d.ShareOfQ*100, d.Violations.PerReference, d.Violations.Global, d.Violations.Token, d.MaxGlobal1s)
+	if ran("1") {
+		w("## 1. Create throughput\n\nAuthenticated `POST /api/v1/transactions` (admin token, JSON, validation, idempotent insert + creation event in one Postgres transaction, Asynq enqueue) for %s per point, no workers running. The floor is the same `Store.Create` + `Scheduler.Enqueue` in a plain Go loop with the same pool (20) and concurrency — no HTTP, JSON, auth or rate limiting.\n\n", s.duration)
+		w("| concurrency | API req/s | p50 ms | p95 ms | p99 ms | floor req/s | floor p50 ms | floor p99 ms | API/floor | errors |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for i, p := range r.create.API {
+			f := r.create.Floor[i]
+			w("| %d | %.0f | %s | %s | %s | %.0f | %s | %s | %.2f | %d |\n", p.Conc, p.RPS, ms(p.P50), ms(p.P95), ms(p.P99), f.RPS, ms(f.P50), ms(f.P99), p.RPS/f.RPS, p.Errors+f.Errors)
+		}
+		w("\n![create throughput](create.png)\n\n")
 	}
-	w("\n![drain](drain.png)\n\n")
+	if ran("2") {
 
-	w("## 3. Latency\n\n%d transactions created one every 100 ms on idle queues, one worker, payment already at the bank. The floor is asynq's idle poll: a server sleeps WORKER_POLL_INTERVAL/2 + rand(WORKER_POLL_INTERVAL) between looks at empty queues (default 1 s).\n\n", s.latencyN)
-	w("| WORKER_POLL_INTERVAL | create → first bank check p50 / p99 ms | create → COMPLETED p50 / p99 ms |\n|---|---|---|\n")
-	for _, l := range r.latency {
-		w("| %s | %s / %s | %s / %s |\n", l.Poll, ms(l.FirstP50), ms(l.FirstP99), ms(l.FinalP50), ms(l.FinalP99))
+		w("## 2. Pipeline drain\n\n%d transactions created with the workers stopped (payments pre-registered in the sandbox), then N worker processes started; wall time until all are COMPLETED. Q = BANESCO_MAX_RPS = %d; the limiter grants Q checks per 1.25 s (a 250 ms margin for arrival jitter), so the ceiling is %.0f%% of Q.\n\n", s.drainN, s.drainQ, 100/1.25)
+		w("| workers | wall | checks/s | share of Q | violations per-reference / global / token | max checks in any 1 s at the bank |\n|---|---|---|---|---|---|\n")
+		for _, d := range r.drain {
+			w("| %d | %s | %.1f | %.0f%% | %d / %d / %d | %d |\n", d.Workers, d.Wall.Round(100*time.Millisecond), d.ChecksPerSec, d.ShareOfQ*100, d.Violations.PerReference, d.Violations.Global, d.Violations.Token, d.MaxGlobal1s)
+		}
+		w("\n![drain](drain.png)\n\n")
 	}
-	w("\n![latency](latency.png)\n\n")
+	if ran("3") {
 
-	w("## 4. Reads at scale\n\n%d transactions loaded with COPY in %s (half per user, created over a year), then %d sequential requests per query over HTTP.\n\n", s.readRows, r.readLoad.Round(time.Second), s.readReqs*s.runs)
-	w("| query | p50 ms | p99 ms | items | total |\n|---|---|---|---|---|\n")
-	for _, q := range r.reads {
-		w("| %s | %s | %s | %d | %d |\n", q.Name, ms(q.P50), ms(q.P99), q.Items, q.Total)
+		w("## 3. Latency\n\n%d transactions created one every 100 ms on idle queues, one worker, payment already at the bank. The floor is asynq's idle poll: a server sleeps WORKER_POLL_INTERVAL/2 + rand(WORKER_POLL_INTERVAL) between looks at empty queues (default 1 s).\n\n", s.latencyN)
+		w("| WORKER_POLL_INTERVAL | create → first bank check p50 / p99 ms | create → COMPLETED p50 / p99 ms |\n|---|---|---|\n")
+		for _, l := range r.latency {
+			w("| %s | %s / %s | %s / %s |\n", l.Poll, ms(l.FirstP50), ms(l.FirstP99), ms(l.FinalP50), ms(l.FinalP99))
+		}
+		w("\n![latency](latency.png)\n\n")
 	}
-	w("\n![reads](reads.png)\n\n### Query plans (EXPLAIN ANALYZE of the page query)\n\n")
-	for _, q := range r.reads {
-		w("**%s** — `GET %s`\n\n```\n%s\n```\n\n", q.Name, q.Path, q.Explain)
-	}
-	w("## 5. Memory\n\n| process | baseline (idle) | under load |\n|---|---|---|\n")
-	w("| API (scenario 1, c up to 64) | %.1f MiB | %.1f MiB peak |\n", float64(r.mem.IdleAPIKB)/1024, float64(maxInt(r.create.APIPeakRSSKB))/1024)
-	w("| one worker, %d checks queued | %.1f MiB | %.1f MiB peak |\n", r.mem.Tasks, float64(r.mem.IdleWorkerKB)/1024, float64(r.mem.LoadedWorkerKB)/1024)
-	w("\nPeak RSS is the kernel's VmHWM of the process.\n\n")
+	if ran("4") {
 
-	w("## 6. Webhooks\n\n")
-	w("**Latency.** %d transactions created at ~100/s and completed by one worker (WORKER_POLL_INTERVAL 1 s, WEBHOOK_POLL_INTERVAL 100 ms, WEBHOOK_CONCURRENCY 10), %d endpoints each on a local receiver that verifies every signature with client/webhook: %d deliveries. Latency is the event's commit (the status change) to the 2xx recorded.\n\n", wh.Transactions, wh.Endpoints, wh.Transactions*wh.Endpoints)
-	w("| p50 ms | p99 ms | max ms |\n|---|---|---|\n| %s | %s | %s |\n\n", ms(wh.P50), ms(wh.P99), ms(wh.Max))
-	w("**Throughput.** %d deliveries waiting (cancellations made with the worker stopped), then one worker started: %.0f deliveries/s (%s wall), bounded by WEBHOOK_CONCURRENCY and the receiver's round trip.\n\n", wh.Backlog, wh.PerSec, wh.DrainWall.Round(100*time.Millisecond))
-	w("**Effect on bank checks.** Scenario 2's drain (%d transactions, Q=%d, one worker) with no endpoint and with %d endpoints receiving every completion. Deliveries run on their own Asynq server (their own slots), so the checks' slots are untouched.\n\n", wh.DrainN, s.drainQ, wh.Endpoints)
-	w("| without webhooks | with webhooks | change |\n|---|---|---|\n| %.1f checks/s | %.1f checks/s | %+.1f%% |\n", wh.ChecksPlain, wh.ChecksHks, (wh.ChecksHks/wh.ChecksPlain-1)*100)
+		w("## 4. Reads at scale\n\n%d transactions loaded with COPY in %s (half per user, created over a year), then %d sequential requests per query over HTTP.\n\n", s.readRows, r.readLoad.Round(time.Second), s.readReqs*s.runs)
+		w("| query | p50 ms | p99 ms | items | total |\n|---|---|---|---|---|\n")
+		for _, q := range r.reads {
+			w("| %s | %s | %s | %d | %d |\n", q.Name, ms(q.P50), ms(q.P99), q.Items, q.Total)
+		}
+		w("\n![reads](reads.png)\n\n### Query plans (EXPLAIN ANALYZE of the page query)\n\n")
+		for _, q := range r.reads {
+			w("**%s** — `GET %s`\n\n```\n%s\n```\n\n", q.Name, q.Path, q.Explain)
+		}
+	}
+	if ran("5") {
+		w("## 5. Memory\n\n| process | baseline (idle) | under load |\n|---|---|---|\n")
+		w("| API (scenario 1, c up to 64) | %.1f MiB | %.1f MiB peak |\n", float64(r.mem.IdleAPIKB)/1024, float64(maxInt(r.create.APIPeakRSSKB))/1024)
+		w("| one worker, %d checks queued | %.1f MiB | %.1f MiB peak |\n", r.mem.Tasks, float64(r.mem.IdleWorkerKB)/1024, float64(r.mem.LoadedWorkerKB)/1024)
+		w("\nPeak RSS is the kernel's VmHWM of the process.\n\n")
+	}
+	if ran("6") {
+
+		w("## 6. Webhooks\n\n")
+		w("**Latency.** %d transactions created at ~100/s and completed by one worker (WORKER_POLL_INTERVAL 1 s, WEBHOOK_POLL_INTERVAL 100 ms, WEBHOOK_CONCURRENCY 10), %d endpoints each on a local receiver that verifies every signature with client/webhook: %d deliveries. Latency is the event's commit (the status change) to the 2xx recorded.\n\n", wh.Transactions, wh.Endpoints, wh.Transactions*wh.Endpoints)
+		w("| p50 ms | p99 ms | max ms |\n|---|---|---|\n| %s | %s | %s |\n\n", ms(wh.P50), ms(wh.P99), ms(wh.Max))
+		w("**Throughput.** %d deliveries waiting (cancellations made with the worker stopped), then one worker started: %.0f deliveries/s (%s wall), bounded by WEBHOOK_CONCURRENCY and the receiver's round trip.\n\n", wh.Backlog, wh.PerSec, wh.DrainWall.Round(100*time.Millisecond))
+		w("**Effect on bank checks.** Scenario 2's drain (%d transactions, Q=%d, one worker) with no endpoint and with %d endpoints receiving every completion. Deliveries run on their own Asynq server (their own slots), so the checks' slots are untouched.\n\n", wh.DrainN, s.drainQ, wh.Endpoints)
+		w("| without webhooks | with webhooks | change |\n|---|---|---|\n| %.1f checks/s | %.1f checks/s | %+.1f%% |\n", wh.ChecksPlain, wh.ChecksHks, (wh.ChecksHks/wh.ChecksPlain-1)*100)
+	}
 
 	if err := r.plots(); err != nil {
 		return "", err

@@ -95,20 +95,41 @@ func (c *Client) checkWithToken(ctx context.Context, p preparedQuery, log zerolo
 	if err := ctx.Err(); err != nil {
 		return result{err: &Error{Kind: KindTransient, Err: fmt.Errorf("check: %w", err)}}, nil
 	}
-	tok, err := c.tokens.token()
+	tok, err := c.sharedToken()
 	if err != nil {
 		log.Debug().Err(err).Msg("no bank token; the check was not sent")
-		var e *Error
-		if errors.As(err, &e) {
-			cp := *e
-			cp.Token = true
-			err = &cp
-		} else {
-			err = &Error{Kind: KindTransient, Token: true, Err: err}
-		}
 		return result{err: err}, nil
 	}
 	return c.check(ctx, tok, p, log), tok
+}
+
+// sharedToken returns the cached token, fetching one if needed; its error is
+// marked as "no check sent" (NoCheckSent reports true).
+func (c *Client) sharedToken() (*oauth2.Token, error) {
+	tok, err := c.tokens.token()
+	if err == nil {
+		return tok, nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		cp := *e
+		cp.Token = true
+		return nil, &cp
+	}
+	return nil, &Error{Kind: KindTransient, Token: true, Err: err}
+}
+
+// Ready reports whether a check could be sent now: it obtains the shared token
+// (usually from the cache) and returns its error, for which NoCheckSent is true.
+// The worker asks before it takes a slot from the bank limits, so a refused or
+// failing token endpoint never spends a reference's slot on a check that is
+// then not sent.
+func (c *Client) Ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return &Error{Kind: KindTransient, Token: true, Err: fmt.Errorf("token: %w", err)}
+	}
+	_, err := c.sharedToken()
+	return err
 }
 
 // check sends one check request and interprets the reply.

@@ -20,6 +20,9 @@ type Bank interface {
 	// MaintenanceUntil reports whether t is in the bank's known maintenance
 	// window, and when that ends.
 	MaintenanceUntil(t time.Time) (time.Time, bool)
+	// Ready reports whether a check could be sent now (a token is at hand);
+	// banesco.NoCheckSent is true for its error.
+	Ready(ctx context.Context) error
 }
 
 // Policy is when checks are repeated.
@@ -105,15 +108,21 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		return &WaitError{Delay: until.Sub(h.now()), Reason: "bank maintenance window until " + until.UTC().Format(time.RFC3339)}
 	}
 	q := Query(t)
-	wait, limit, err := h.limiter.Acquire(ctx, banesco.LimitKey(q))
-	if err != nil {
-		return err
+	// No token, no check: asked before the limiter so that a refused token
+	// does not spend this reference's slot (which would then delay the first
+	// check after the token comes back by a whole spacing).
+	bankErr := h.bank.Ready(ctx)
+	var verdict banesco.Verdict
+	if bankErr == nil {
+		wait, limit, err := h.limiter.Acquire(ctx, banesco.LimitKey(q))
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			return &WaitError{Delay: wait, Reason: fmt.Sprintf("bank limit %s: next slot in %s", limit, wait.Round(time.Millisecond))}
+		}
+		verdict, bankErr = h.bank.Verify(ctx, q)
 	}
-	if wait > 0 {
-		return &WaitError{Delay: wait, Reason: fmt.Sprintf("bank limit %s: next slot in %s", limit, wait.Round(time.Millisecond))}
-	}
-
-	verdict, bankErr := h.bank.Verify(ctx, q)
 	now := h.now()
 	if banesco.NoCheckSent(bankErr) {
 		// No token (refused, failing, backing off): a configuration or bank

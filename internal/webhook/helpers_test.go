@@ -19,6 +19,7 @@ import (
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/webhook"
 	"github.com/banesco-verifier/verifier/internal/webhooktest"
+	"github.com/banesco-verifier/verifier/openapi/spectest"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -34,8 +35,10 @@ type env struct {
 	sweeper *webhook.Sweeper
 	seq     atomic.Int64
 	opts    webhook.Options
-	started bool
 	t       *testing.T
+	// checked validates every request and response against openapi.yaml;
+	// raw (srv.HTTP) is for requests that are meant to be refused.
+	checked *http.Client
 }
 
 type envOptions struct {
@@ -52,6 +55,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	srv := apitest.Start(t, o.api)
 	e := &env{srv: srv, rcv: webhooktest.Start(t), reg: prometheus.NewRegistry(), t: t}
+	e.checked = &http.Client{Timeout: 15 * time.Second, Transport: spectest.NewTransport(t, srv.URL, nil)}
 	ctx := context.Background()
 	u, err := srv.Auth.Register(ctx, "app@webhook.test", "app-password-0123", "Client App")
 	if err != nil {
@@ -105,6 +109,24 @@ func (r reply) decode(t *testing.T, v any) {
 
 func (e *env) call(t *testing.T, token, method, path string, body any) reply {
 	t.Helper()
+	return e.send(t, e.checked, token, method, path, body)
+}
+
+// raw sends a request without checking it against the spec (bad input on
+// purpose); the reply is still an error the tests inspect.
+func (e *env) raw(t *testing.T, method, path string, body any) reply {
+	t.Helper()
+	return e.send(t, e.srv.HTTP, e.token, method, path, body)
+}
+
+// callRaw is raw with another token.
+func (e *env) callRaw(t *testing.T, token, method, path string, body any) reply {
+	t.Helper()
+	return e.send(t, e.srv.HTTP, token, method, path, body)
+}
+
+func (e *env) send(t *testing.T, client *http.Client, token, method, path string, body any) reply {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -117,7 +139,7 @@ func (e *env) call(t *testing.T, token, method, path string, body any) reply {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := e.srv.HTTP.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

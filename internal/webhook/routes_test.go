@@ -52,9 +52,9 @@ func TestRegistrationRefusesBadInput(t *testing.T) {
 		{"long description", map[string]any{"url": "https://93.184.215.14/hook", "description": strings.Repeat("d", 501)}, "description"},
 	}
 	for _, c := range cases {
-		wantError(t, e.do(t, http.MethodPost, "/api/v1/webhooks", c.body), http.StatusUnprocessableEntity, "validation_failed", c.field)
+		wantError(t, e.raw(t, http.MethodPost, "/api/v1/webhooks", c.body), http.StatusUnprocessableEntity, "validation_failed", c.field)
 	}
-	wantError(t, e.do(t, http.MethodPost, "/api/v1/webhooks", map[string]any{"url": "https://93.184.215.14/hook", "secret": "mine"}),
+	wantError(t, e.raw(t, http.MethodPost, "/api/v1/webhooks", map[string]any{"url": "https://93.184.215.14/hook", "secret": "mine"}),
 		http.StatusUnprocessableEntity, "validation_failed", "")
 	if n := e.count(t, "webhook_endpoints"); n != 0 {
 		t.Errorf("%d endpoints stored from refused requests", n)
@@ -66,7 +66,7 @@ func TestRegistrationRefusesBadInput(t *testing.T) {
 	if r.status != http.StatusCreated || r.header.Get("Location") != "/api/v1/webhooks/"+ep.ID || len(ep.EventTypes) != 1 {
 		t.Fatalf("register a public https URL: %d %s (Location %q)", r.status, r.body, r.header.Get("Location"))
 	}
-	wantError(t, e.do(t, http.MethodPatch, "/api/v1/webhooks/"+ep.ID, map[string]any{"url": "https://192.168.0.10/hook"}),
+	wantError(t, e.raw(t, http.MethodPatch, "/api/v1/webhooks/"+ep.ID, map[string]any{"url": "https://192.168.0.10/hook"}),
 		http.StatusUnprocessableEntity, "validation_failed", "url")
 	var still endpoint
 	e.do(t, http.MethodGet, "/api/v1/webhooks/"+ep.ID, nil).decode(t, &still)
@@ -99,11 +99,11 @@ func TestEndpointsAreTheirOwners(t *testing.T) {
 			if c.method == http.MethodPatch {
 				body = map[string]any{"description": "mine now"}
 			}
-			wantError(t, e.call(t, other, c.method, "/api/v1/webhooks/"+id+c.suffix, body), http.StatusNotFound, "not_found", "")
+			wantError(t, e.callRaw(t, other, c.method, "/api/v1/webhooks/"+id+c.suffix, body), http.StatusNotFound, "not_found", "")
 		}
 	}
-	wantError(t, e.do(t, http.MethodPost, "/api/v1/webhooks/"+ep.ID+"/deliveries/nope/retry", nil), http.StatusNotFound, "not_found", "")
-	wantError(t, e.do(t, http.MethodPost, "/api/v1/webhooks/"+ep.ID+"/deliveries/dlv_999/retry", nil), http.StatusNotFound, "not_found", "")
+	wantError(t, e.raw(t, http.MethodPost, "/api/v1/webhooks/"+ep.ID+"/deliveries/nope/retry", nil), http.StatusNotFound, "not_found", "")
+	wantError(t, e.raw(t, http.MethodPost, "/api/v1/webhooks/"+ep.ID+"/deliveries/dlv_999/retry", nil), http.StatusNotFound, "not_found", "")
 	var list struct{ Items []endpoint }
 	e.call(t, other, http.MethodGet, "/api/v1/webhooks", nil).decode(t, &list)
 	if len(list.Items) != 0 {
@@ -143,14 +143,14 @@ func TestEndpointsAreTheirOwners(t *testing.T) {
 		t.Errorf("paged through %d endpoints %v, want 5 starting with the oldest", len(seen), seen)
 	}
 	for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=garbage", "cursor=" + strings.Repeat("A", 40)} {
-		wantError(t, e.do(t, http.MethodGet, "/api/v1/webhooks?"+q, nil), http.StatusUnprocessableEntity, "validation_failed", strings.SplitN(q, "=", 2)[0])
+		wantError(t, e.raw(t, http.MethodGet, "/api/v1/webhooks?"+q, nil), http.StatusUnprocessableEntity, "validation_failed", strings.SplitN(q, "=", 2)[0])
 	}
 
 	// Delete: gone for its owner too.
 	if r := e.do(t, http.MethodDelete, "/api/v1/webhooks/"+ep.ID, nil); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
-	wantError(t, e.do(t, http.MethodGet, "/api/v1/webhooks/"+ep.ID, nil), http.StatusNotFound, "not_found", "")
+	wantError(t, e.raw(t, http.MethodGet, "/api/v1/webhooks/"+ep.ID, nil), http.StatusNotFound, "not_found", "")
 }
 
 // TestTheFeed: the caller's events only, oldest first, paged by cursor and
@@ -208,7 +208,7 @@ func TestTheFeed(t *testing.T) {
 		t.Errorf("type=transaction.completed gave %+v", p.Items)
 	}
 	for _, q := range []string{"after=12", "after=evt_x", "cursor=evt_-1", "type=transaction.lost", "limit=1000"} {
-		wantError(t, e.do(t, http.MethodGet, "/api/v1/events?"+q, nil), http.StatusUnprocessableEntity, "validation_failed", strings.SplitN(q, "=", 2)[0])
+		wantError(t, e.raw(t, http.MethodGet, "/api/v1/events?"+q, nil), http.StatusUnprocessableEntity, "validation_failed", strings.SplitN(q, "=", 2)[0])
 	}
 
 	// Someone else sees none of them.

@@ -29,6 +29,8 @@ type webhookResult struct {
 	// completion: checks/s each, and the slowdown.
 	DrainN                 int
 	ChecksPlain, ChecksHks float64
+	// Each run's pair, in run order (the medians above hide the spread).
+	PlainRuns, HooksRuns []float64
 }
 
 var webhookEnv = []string{"WEBHOOK_ALLOW_HTTP=true", "WEBHOOK_ALLOW_PRIVATE=true"} // the receiver is on 127.0.0.1
@@ -167,6 +169,7 @@ func benchWebhooks(ctx context.Context, s settings, r *report) error {
 	res.P50, res.P99, res.Max = medianDur(p50s), medianDur(p99s), medianDur(maxs)
 	res.PerSec, res.DrainWall = median(rates), medianDur(walls)
 	res.ChecksPlain, res.ChecksHks = median(plain), median(hooks)
+	res.PlainRuns, res.HooksRuns = plain, hooks
 	return nil
 }
 

@@ -133,7 +133,7 @@ func (g Guard) Client(timeout time.Duration) *http.Client {
 			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: timeout,
-			MaxIdleConnsPerHost:   4,
+			MaxIdleConnsPerHost:   32, // above WEBHOOK_CONCURRENCY: one receiver keeps its connections instead of reconnecting per delivery
 			IdleConnTimeout:       90 * time.Second,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

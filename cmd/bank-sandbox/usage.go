@@ -3,7 +3,7 @@ package main
 const usage = `bank-sandbox is a stand-in for the bank's API (docs/bank.md): the token and
 check endpoints, the bank's limits and quirks, fault injection and a demo mode.
 Admin routes: POST /sandbox/payments, POST /sandbox/scripts, PUT|GET /sandbox/faults,
-POST /sandbox/expire-tokens, POST /sandbox/reset, GET /sandbox/stats.
+POST /sandbox/expire-tokens, POST /sandbox/reset, GET /sandbox/stats, GET /sandbox/arrivals.
 
 usage:
   bank-sandbox               serve on SANDBOX_ADDR (default :8090)

@@ -129,6 +129,10 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 	metrics.RegisterPostgres(reg, db.DB)
 	metrics.RegisterRedis(reg, rdb)
 
+	vm := verify.NewMetrics(reg)
+	// The bank's limits, shared by every replica: the handler takes a slot
+	// before each check.
+	limiter := verify.NewLimiter(rdb, db, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
 	bankCfg.Metrics = banesco.NewMetrics(reg)
 	bankCfg.Logger = log
 	bank, err := banesco.New(bankCfg)
@@ -136,11 +140,9 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 		return nil, fmt.Errorf("bank client: %w", err)
 	}
 
-	vm := verify.NewMetrics(reg)
 	store := transaction.NewStore(db, transaction.NewMetrics(reg))
 	qc := asynq.NewClientFromRedisClient(rdb)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	limiter := verify.NewLimiter(rdb, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
 	scheduler := queue.NewScheduler(qc, inspector, limiter.PerTransactionSpacing())
 	handler := verify.NewHandler(store, bank, limiter, verify.Policy{Schedule: cfg.VerifySchedule,
 		OutageBackoff: cfg.VerifyOutageBackoff, RangeTooWideReviewAfter: cfg.VerifyRangeTooWideReviewAfter}, vm, log)

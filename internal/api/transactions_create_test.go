@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,21 +301,51 @@ func TestTransactionIdempotency(t *testing.T) {
 	}
 }
 
+// TestTransactionConcurrentCreate sends n creates of one transaction (or of
+// one reference) together and holds them at a gate the test opens only when
+// Postgres shows every one of them waiting, so they meet at the insert on
+// every run, whatever the machine's load:
+//
+//   - the test holds a SHARE lock on transaction_events, which stops a create
+//     after it inserted its row (uncommitted) and before it records the
+//     creation event;
+//   - the first create is sent alone and waits there with its row inserted;
+//   - the other n-1 are sent and each waits on that uncommitted row at its own
+//     insert: by then each has done whatever it does before the insert, and
+//     with nothing committed yet a check-then-insert has found nothing;
+//   - the gate opens; only a create that is one guarded insert answers the
+//     others as replays (or duplicate references), a check-then-insert fails.
 func TestTransactionConcurrentCreate(t *testing.T) {
 	t.Parallel()
 	e := txSetup(t, nil)
 	a := e.newUser(t)
 	const n = 20
+	// Every create holds a connection of the store's pool while it waits at
+	// the gate: let all n have one.
+	e.storeDB.SetMaxOpenConns(2 * n)
 
-	race := func(t *testing.T, bodies func(i int) map[string]any) map[string]int {
+	race := func(t *testing.T, atOnce bool, bodies func(i int) map[string]any) map[string]int {
 		t.Helper()
+		ctx := context.Background()
+		gate, err := e.db.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gate.Rollback()
+		table := "transaction_events"
+		if atOnce {
+			table = "transactions" // every create stops before its insert
+		}
+		if _, err := gate.ExecContext(ctx, `LOCK TABLE `+table+` IN SHARE MODE`); err != nil {
+			t.Fatal(err)
+		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
+		var answered atomic.Int64
 		codes := map[string]int{}
-		start := make(chan struct{})
-		for i := range n {
+		send := func(i int) {
 			wg.Go(func() {
-				<-start
+				defer answered.Add(1)
 				r, err := e.send(http.MethodPost, "/api/v1/transactions", a.token, bodies(i), nil)
 				mu.Lock()
 				defer mu.Unlock()
@@ -336,34 +367,86 @@ func TestTransactionConcurrentCreate(t *testing.T) {
 				codes[key]++
 			})
 		}
-		close(start)
+		// waiting returns once k creates wait for a lock in this database (at
+		// the gate, or on a row the gate keeps uncommitted), or any answered:
+		// none may answer while the gate is closed. The limit only turns a
+		// hang into a failure.
+		waiting := func(k int) {
+			t.Helper()
+			hang := time.Now().Add(2 * time.Minute)
+			for {
+				var w int
+				if err := e.db.GetContext(ctx, &w, `SELECT count(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+					t.Fatal(err)
+				}
+				if done := answered.Load(); done > 0 {
+					t.Errorf("%d creates answered while the gate was closed (%d waiting)", done, w)
+					return
+				}
+				if w >= k {
+					return
+				}
+				if time.Now().After(hang) {
+					t.Fatalf("only %d of %d creates wait at the gate", w, k)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if atOnce {
+			for i := range n {
+				send(i)
+			}
+		} else {
+			send(0)
+			waiting(1)
+			for i := 1; i < n; i++ {
+				send(i)
+			}
+		}
+		waiting(n)
+		if err := gate.Rollback(); err != nil {
+			t.Fatal(err)
+		}
 		wg.Wait()
 		return codes
 	}
 
-	t.Run("same transaction_id", func(t *testing.T) {
-		body := e.txBody()
-		codes := race(t, func(int) map[string]any { return body })
-		if want := map[string]int{"201": 1, "200 replayed": n - 1}; !maps.Equal(codes, want) {
-			t.Errorf("replies = %v, want %v", codes, want)
+	sameID := func(atOnce bool) func(t *testing.T) {
+		return func(t *testing.T) {
+			body := e.txBody()
+			codes := race(t, atOnce, func(int) map[string]any { return body })
+			if want := map[string]int{"201": 1, "200 replayed": n - 1}; !maps.Equal(codes, want) {
+				t.Errorf("replies = %v, want %v", codes, want)
+			}
+			if c := e.countRows(t, `SELECT count(*) FROM transactions WHERE transaction_id = $1`, body["transaction_id"]); c != 1 {
+				t.Errorf("%d rows, want 1", c)
+			}
+			if c := e.countRows(t, `SELECT count(*) FROM transaction_events ev JOIN transactions tx ON tx.id = ev.transaction_id
+				WHERE tx.transaction_id = $1`, body["transaction_id"]); c != 1 {
+				t.Errorf("%d events, want 1", c)
+			}
 		}
-		if c := e.countRows(t, `SELECT count(*) FROM transactions WHERE transaction_id = $1`, body["transaction_id"]); c != 1 {
-			t.Errorf("%d rows, want 1", c)
-		}
-		if c := e.countRows(t, `SELECT count(*) FROM transaction_events ev JOIN transactions tx ON tx.id = ev.transaction_id
-			WHERE tx.transaction_id = $1`, body["transaction_id"]); c != 1 {
-			t.Errorf("%d events, want 1", c)
-		}
-	})
+	}
+	t.Run("same transaction_id", sameID(false))
 	t.Run("same reference under different ids", func(t *testing.T) {
 		body := e.txBody()
-		codes := race(t, func(i int) map[string]any { return with(body, "transaction_id", fmt.Sprintf("RACE-%d", i)) })
+		codes := race(t, false, func(i int) map[string]any { return with(body, "transaction_id", fmt.Sprintf("RACE-%d", i)) })
 		if want := map[string]int{"201": 1, "409 duplicate_reference": n - 1}; !maps.Equal(codes, want) {
 			t.Errorf("replies = %v, want %v", codes, want)
 		}
 		if c := e.countRows(t, `SELECT count(*) FROM transactions WHERE reference = $1`, body["reference"]); c != 1 {
 			t.Errorf("%d rows, want 1", c)
 		}
+	})
+	// Creates of one transaction that all pass INSERT … ON CONFLICT
+	// (transaction_id)'s arbiter check before any of them has inserted meet
+	// at the reference's unique index instead, which is no arbiter: Postgres
+	// raises a unique violation there. Store.Create must still answer them
+	// as replays, not 409 duplicate_reference. Here the creates wait before
+	// their insert and are let go together.
+	t.Run("same transaction_id, all past the id check at once", func(t *testing.T) {
+		sameID(true)(t)
 	})
 }
 

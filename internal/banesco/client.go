@@ -5,11 +5,11 @@
 //
 // Every detail of the bank contract (docs/bank.md) lives in this
 // package, so a difference found at certification is a one-place change.
-// The client never re-sends a check the bank may have seen, except once after
-// an authentication rejection: the bank allows two checks per reference per
-// minute, so when to ask again is the caller's decision. Checks that never
-// reached the bank (the connection failed before the request was written) are
-// re-sent after short waits.
+// The client never re-sends a check the bank may have seen, not even after an
+// authentication rejection: the bank allows two checks per reference per
+// minute and counts every request that arrives, so when to ask again is the
+// limiter's decision. Checks that never reached the bank (the connection
+// failed before the request was written) are re-sent after short waits.
 package banesco
 
 import (
@@ -75,15 +75,14 @@ func (c *Client) Verify(ctx context.Context, q Query) (Verdict, error) {
 
 	res, tok := c.checkWithToken(ctx, p, log)
 	if res.authRejected {
-		// Token expired or revoked at the bank: refresh once, retry once.
+		// Token expired or revoked at the bank: drop it, so the next check
+		// fetches a new one. This check is not sent again: the bank counted
+		// the rejected request toward the reference's limit, and a second
+		// one now would leave no room for the next check within the minute.
 		c.metrics.observeAuthRejection(res.verdict.HTTPStatus)
-		log.Warn().Int("http_status", res.verdict.HTTPStatus).Msg("bank rejected the access token; refreshing once")
 		c.tokens.invalidate(tok)
-		res, _ = c.checkWithToken(ctx, p, log)
-		if res.authRejected {
-			c.metrics.observeAuthRejection(res.verdict.HTTPStatus)
-			log.Error().Int("http_status", res.verdict.HTTPStatus).Msg("bank rejected a freshly fetched access token")
-		}
+		log.Warn().Int("http_status", res.verdict.HTTPStatus).
+			Msg("bank rejected the access token; a new one is fetched for the next check")
 	}
 	res.verdict.Latency = time.Since(start)
 	return res.verdict, res.err

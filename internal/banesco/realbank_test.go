@@ -39,6 +39,9 @@ func TestVRN01InAnyEnvelopeRefreshesTheToken(t *testing.T) {
 			return reply{status: 200, body: hitBody(testRow)}
 		}
 		c := newTestClient(t, bank.config())
+		if _, err := c.Verify(ctxT(t), mobileQuery()); KindOf(err) != KindAuth {
+			t.Fatalf("HTTP %d VRN01: %v, want an auth error", status, err)
+		}
 		v, err := c.Verify(ctxT(t), mobileQuery())
 		if err != nil || v.Outcome != Confirmed {
 			t.Fatalf("HTTP %d VRN01: %s, %v; want a refreshed token and the hit", status, v.Outcome, err)

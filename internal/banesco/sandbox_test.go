@@ -155,6 +155,8 @@ func TestSandboxConcurrentChecksShareOneToken(t *testing.T) {
 	}
 }
 
+// TestSandboxExpiredTokensRefreshOnce: the check with the expired token fails
+// and is not re-sent; the next one fetches one token.
 func TestSandboxExpiredTokensRefreshOnce(t *testing.T) {
 	t.Parallel()
 	for _, flavor := range []string{banksandbox.FlavorQA, banksandbox.FlavorProduction} {
@@ -167,6 +169,9 @@ func TestSandboxExpiredTokensRefreshOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			sb.bank.ExpireTokens()
+			if _, err := sb.client.Verify(ctxT(t), mobileQueryFor("123002", "5.00")); KindOf(err) != KindAuth {
+				t.Fatalf("Verify with the expired token: %v, want an auth error", err)
+			}
 			v, err := sb.client.Verify(ctxT(t), mobileQueryFor("123002", "5.00"))
 			if err != nil || v.Outcome != Confirmed {
 				t.Fatalf("Verify after ExpireTokens = %s, %v", v.Outcome, err)

@@ -33,7 +33,11 @@ func TestConcurrentVerifySharesOneToken(t *testing.T) {
 	}
 }
 
-func TestAuthRejectionRefreshesOnceAndRetriesOnce(t *testing.T) {
+// TestAuthRejectionDropsTheTokenAndSendsNothingMore: a rejected token is
+// dropped and the check fails as an auth error, with nothing re-sent (the
+// bank counted the rejected request toward the reference's limit); the next
+// check fetches a new token.
+func TestAuthRejectionDropsTheTokenAndSendsNothingMore(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
@@ -60,34 +64,34 @@ func TestAuthRejectionRefreshesOnceAndRetriesOnce(t *testing.T) {
 			cfg.Metrics = NewMetrics(reg)
 			c := newTestClient(t, cfg)
 			v, err := c.Verify(ctxT(t), mobileQuery())
-			if err != nil || v.Outcome != Confirmed {
-				t.Fatalf("Verify = %s, %v; want Confirmed", v.Outcome, err)
+			wantKind(t, err, KindAuth)
+			if NoCheckSent(err) || v.Outcome == Confirmed {
+				t.Errorf("Verify = %s, %v: want an auth error for a check that was sent", v.Outcome, err)
 			}
-			if n := bank.tokenCalls.Load(); n != 2 {
-				t.Errorf("token requests = %d, want 2", n)
-			}
-			if n := bank.checkCalls.Load(); n != 2 {
-				t.Errorf("checks = %d, want 2", n)
-			}
-			if got := bank.lastCheck(t).authorization; got != "Bearer tok-2" {
-				t.Errorf("retry used %q, want Bearer tok-2", got)
+			if n := bank.checkCalls.Load(); n != 1 {
+				t.Errorf("checks = %d, want 1: nothing re-sent", n)
 			}
 			status := fmt.Sprint(tt.reject.status)
 			if got := metricValue(t, reg, "bank_auth_rejections_total", map[string]string{"http_status": status}); got != 1 {
 				t.Errorf("bank_auth_rejections_total{%s} = %v, want 1", status, got)
 			}
-			// The fresh token is cached: the next Verify needs no token request.
-			if _, err := c.Verify(ctxT(t), mobileQuery()); err != nil {
-				t.Fatal(err)
+			// The next check fetches a new token, which is then cached.
+			for range 2 {
+				if v, err := c.Verify(ctxT(t), mobileQuery()); err != nil || v.Outcome != Confirmed {
+					t.Fatalf("next Verify = %s, %v; want Confirmed", v.Outcome, err)
+				}
+			}
+			if got := bank.lastCheck(t).authorization; got != "Bearer tok-2" {
+				t.Errorf("next check used %q, want Bearer tok-2", got)
 			}
 			if n := bank.tokenCalls.Load(); n != 2 {
-				t.Errorf("token requests after another Verify = %d, want 2", n)
+				t.Errorf("token requests = %d, want 2", n)
 			}
 		})
 	}
 }
 
-func TestPersistentAuthRejectionFailsAfterOneRetry(t *testing.T) {
+func TestPersistentAuthRejectionFailsEachCheckOnce(t *testing.T) {
 	t.Parallel()
 	bank := newFakeBank(t)
 	bank.check = func(int64, capturedCheck) reply {
@@ -105,16 +109,20 @@ func TestPersistentAuthRejectionFailsAfterOneRetry(t *testing.T) {
 	if v.Outcome == Confirmed {
 		t.Error("Confirmed on error")
 	}
-	if n := bank.checkCalls.Load(); n != 2 {
-		t.Errorf("checks = %d, want 2 (one retry)", n)
+	if n := bank.checkCalls.Load(); n != 1 {
+		t.Errorf("checks = %d, want 1 (no re-send)", n)
 	}
-	if n := bank.tokenCalls.Load(); n != 2 {
-		t.Errorf("token requests = %d, want 2 (one refresh)", n)
+	// The next check asks with a new token, and fails alike.
+	if _, err := c.Verify(ctxT(t), mobileQuery()); !IsTransient(err) {
+		t.Errorf("second Verify: %v, want the same transient auth error", err)
+	}
+	if n, tk := bank.checkCalls.Load(), bank.tokenCalls.Load(); n != 2 || tk != 2 {
+		t.Errorf("checks %d, token requests %d; want 2 and 2", n, tk)
 	}
 }
 
 // TestCrowdOfAuthRejectionsRefreshesOnce: 50 checks rejected together with
-// the same token must cause one refresh, not 50.
+// the same token must cause one refresh, not 50, when the next ones go out.
 func TestCrowdOfAuthRejectionsRefreshesOnce(t *testing.T) {
 	t.Parallel()
 	bank := newFakeBank(t)
@@ -130,6 +138,9 @@ func TestCrowdOfAuthRejectionsRefreshesOnce(t *testing.T) {
 	}
 	c := newTestClient(t, bank.config())
 	runConcurrently(t, 50, func() error {
+		if _, err := c.Verify(ctxT(t), mobileQuery()); KindOf(err) != KindAuth {
+			return fmt.Errorf("first check: %v, want an auth error", err)
+		}
 		v, err := c.Verify(ctxT(t), mobileQuery())
 		if err == nil && v.Outcome != Confirmed {
 			err = fmt.Errorf("outcome %s", v.Outcome)

@@ -124,14 +124,26 @@ func TestAdminStats(t *testing.T) {
 	}
 	want := Stats{
 		TokenRequests: 1, TokensIssued: 1, Checks: 4, UnauthorizedChecks: 1,
-		ChecksByReference:    map[string]int{"456789": 3, "111111": 1},
-		RepliesByCode:        map[string]int{"200": 2, "VRN05": 1, "70001": 1},
-		Violations:           Violations{PerReference: 1},
-		MaxPerReferenceIn60s: 3, MaxGlobalIn1s: 4,
+		ChecksByReference: map[string]int{"456789": 3, "111111": 1},
+		RepliesByCode:     map[string]int{"200": 2, "VRN05": 1, "70001": 1},
+		// The unauthenticated arrival counts toward the limits too.
+		Violations:           Violations{PerReference: 2},
+		MaxPerReferenceIn60s: 4, MaxGlobalIn1s: 5,
 	}
 	if diff := diffStats(want, got); diff != "" {
 		t.Fatalf("stats (-want +got):\n%s", diff)
 	}
+
+	res = b.admin(t, http.MethodGet, "/sandbox/arrivals?from=3", "")
+	wantStatus(t, res, http.StatusOK)
+	var arr []Arrival
+	if err := json.Unmarshal(res.body, &arr); err != nil {
+		t.Fatal(err)
+	}
+	if len(arr) != 2 || arr[0].Authorized || arr[0].Reference != "456789" || !arr[1].Authorized || arr[1].Reference != "111111" || arr[1].At.Before(arr[0].At) {
+		t.Fatalf("arrivals from 3: %+v, want the unauthenticated 456789, then 111111", arr)
+	}
+	wantStatus(t, b.admin(t, http.MethodGet, "/sandbox/arrivals?from=-1", ""), http.StatusBadRequest)
 }
 
 // diffStats describes how got differs from want, field by field, via their JSON.

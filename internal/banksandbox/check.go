@@ -78,13 +78,31 @@ func decodeCheck(body io.Reader) (query, error) {
 	return *req.DataRequest.Transaction, nil
 }
 
-// handleCheck serves the check endpoint in the bank's order: authentication (unauthenticated
-// requests are not checks), limits, scripts and faults, then the real answer.
+// handleCheck serves the check endpoint in the bank's order: every arrival
+// counts toward the limits, whoever sends it and whatever it is answered (the
+// bank measures at arrival); then authentication (an unauthenticated request
+// is answered by the gateway and is not a check), limits, scripts and faults,
+// then the real answer.
 func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r, s.now()) {
-		s.mu.Lock()
+	authorized := s.authorized(r, s.now())
+	q, decodeErr := decodeCheck(http.MaxBytesReader(w, r.Body, 1<<20))
+	reference := string(q.ReferenceNumber)
+
+	s.mu.Lock()
+	now := s.now() // read under the lock so that arrivals enter the windows in order
+	s.recordArrival(Arrival{Reference: reference, At: now, Authorized: authorized})
+	verdict := s.admitCheck(reference, now)
+	if authorized {
+		s.stats.Checks++
+		if reference != "" {
+			s.stats.ChecksByReference[reference]++
+		}
+	} else {
 		s.stats.UnauthorizedChecks++
-		s.mu.Unlock()
+	}
+	s.mu.Unlock()
+
+	if !authorized {
 		status := http.StatusUnauthorized
 		if s.cfg.Flavor == FlavorProduction {
 			status = http.StatusForbidden
@@ -93,19 +111,6 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-
-	q, decodeErr := decodeCheck(http.MaxBytesReader(w, r.Body, 1<<20))
-	reference := string(q.ReferenceNumber)
-
-	s.mu.Lock()
-	now := s.now() // read under the lock so that arrivals enter the windows in order
-	s.stats.Checks++
-	if reference != "" {
-		s.stats.ChecksByReference[reference]++
-	}
-	verdict := s.admitCheck(reference, now)
-	s.mu.Unlock()
-
 	if verdict.refused {
 		s.writeReply(w, Reply{HTTPStatus: http.StatusTooManyRequests, StatusCode: "VRN05", RetryAfter: verdict.retryAfter})
 		return

@@ -30,9 +30,18 @@ func TestCheckAuthByFlavor(t *testing.T) {
 					t.Fatalf("%s token: got a JSON envelope %s, want none", name, res.body)
 				}
 			}
+			// Not checks, but arrivals: the bank counts whoever sends toward
+			// its limits, so three for one reference break the per-reference one.
 			st := b.srv.Stats()
-			if st.UnauthorizedChecks != 3 || st.Checks != 0 || st.MaxGlobalIn1s != 0 {
+			if st.UnauthorizedChecks != 3 || st.Checks != 0 {
 				t.Fatalf("stats %+v: unauthenticated requests must not count as checks", st)
+			}
+			if st.MaxPerReferenceIn60s != 3 || st.Violations.PerReference != 1 {
+				t.Fatalf("stats %+v: unauthenticated requests must count toward the per-reference limit", st)
+			}
+			arr := b.srv.Arrivals(0)
+			if len(arr) != 3 || arr[0].Authorized || arr[0].Reference == "" {
+				t.Fatalf("arrivals %+v, want 3 unauthorized arrivals of the reference", arr)
 			}
 		})
 	}

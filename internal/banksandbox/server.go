@@ -152,6 +152,7 @@ type Server struct {
 	quirk     uint64 // advances with every row written, to vary the quirks deterministically
 	faultSeq  uint64 // advances with every server-error fault, to cycle its kinds
 	stats     Stats
+	arrivals  []Arrival
 }
 
 // New returns a Server for cfg. It panics if cfg is invalid (see Config.Validate), since a bad
@@ -197,6 +198,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /sandbox/expire-tokens", s.handleExpireTokens)
 	mux.HandleFunc("POST /sandbox/reset", s.handleReset)
 	mux.HandleFunc("GET /sandbox/stats", s.handleStats)
+	mux.HandleFunc("GET /sandbox/arrivals", s.handleArrivals)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -210,6 +212,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.stats = newStats()
 	s.limits = newLimiter()
+	s.arrivals = nil
 }
 
 // now reads the configured clock.

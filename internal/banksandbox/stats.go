@@ -21,6 +21,9 @@ type Stats struct {
 	// UnauthorizedChecks counts check requests turned away for a missing, unknown or expired
 	// token; they are not in Checks and do not count toward the limits.
 	UnauthorizedChecks int `json:"unauthorized_checks"`
+	// ArrivalsDropped counts arrivals past the arrival log's bound (they still
+	// count toward the limits).
+	ArrivalsDropped int `json:"arrivals_dropped,omitempty"`
 	// ChecksByReference counts checks per reference as sent (the 6-digit tail for pago móvil).
 	ChecksByReference map[string]int `json:"checks_by_reference,omitempty"`
 	// RepliesByCode counts check replies by bank status code ("200", "70001", "VRN05", …), or

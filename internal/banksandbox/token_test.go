@@ -2,6 +2,7 @@ package banksandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -151,6 +152,15 @@ func TestTokenRateLimit(t *testing.T) {
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{TokenTTL: time.Minute})
+	// Each check asks about another reference: refused arrivals count toward
+	// the per-reference limit, which is not what this test is about.
+	n := 0
+	mobileQuery := func() map[string]any {
+		n++
+		q := mobileQuery()
+		q["referenceNumber"] = fmt.Sprintf("%06d", 100000+n)
+		return q
+	}
 
 	tok := b.token(t)
 	b.clock.Advance(59 * time.Second)

@@ -60,6 +60,7 @@ func setup(t *testing.T, o options) *env {
 		e.bank = banksandbox.New(banksandbox.Config{Flavor: banksandbox.FlavorQA, MaxRPS: 1000})
 		bankSrv := httptest.NewServer(e.bank.Handler())
 		t.Cleanup(bankSrv.Close)
+		limiter := verify.NewLimiter(rdb, srv.DB.DB, 100, 2, nil)
 		bank, err := banesco.New(banesco.Config{Environment: banesco.EnvironmentQA,
 			TokenURL: bankSrv.URL + "/token", CheckURL: bankSrv.URL + "/transactions/financial-account/transactions",
 			ClientID: "sandbox-client", ClientSecret: "sandbox-secret", AccountID: "01340000000000000000",
@@ -67,7 +68,6 @@ func setup(t *testing.T, o options) *env {
 		if err != nil {
 			t.Fatalf("bank client: %v", err)
 		}
-		limiter := verify.NewLimiter(rdb, 100, 2, nil)
 		handler := verify.NewHandler(e.store, bank, limiter, verify.Policy{Schedule: []time.Duration{time.Second}}, nil, log)
 		sweeper := verify.NewSweeper(e.store, sched, qc, time.Minute, nil, log)
 		srv := verify.NewServer(rdb, verify.ServerOptions{Concurrency: 2, PollInterval: 100 * time.Millisecond,

@@ -61,24 +61,7 @@ func run(t *testing.T, s scenario) Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	s.opts.Dir = t.TempDir()
-	s.opts.BinDir = bins(t)
-	c, err := Start(ctx, s.opts)
-	if c != nil {
-		defer c.Close()
-	}
-	if err != nil {
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			logs := c.Logs()
-			if len(logs) > 20000 {
-				logs = logs[len(logs)-20000:]
-			}
-			t.Logf("logs (tail):\n%s", logs)
-		}
-	})
+	c := startCluster(t, ctx, s.opts)
 	date := time.Now().In(time.FixedZone("VET", -4*3600)).Format(time.DateOnly)
 	bodies := make([]client.CreateTransaction, n, n+reuses)
 	payments := make([]banksandbox.Payment, n)
@@ -148,6 +131,29 @@ func run(t *testing.T, s scenario) Report {
 		s.after(t, ctx, c)
 	}
 	return r
+}
+
+// startCluster starts the cluster of a fault scenario in a scratch directory
+// with the suite's binaries; it is closed, and its logs' tail printed if the
+// test failed, when the test ends.
+func startCluster(t *testing.T, ctx context.Context, opts Options) *Cluster {
+	t.Helper()
+	opts.Dir = t.TempDir()
+	opts.BinDir = bins(t)
+	c, err := Start(ctx, opts)
+	if c != nil {
+		t.Cleanup(c.Close)
+	}
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs := c.Logs()
+			t.Logf("logs (tail):\n%s", logs[max(0, len(logs)-20000):])
+		}
+	})
+	return c
 }
 
 // waitChecks blocks until the bank has answered at least k checks.

@@ -101,17 +101,25 @@ func (s *Store) Create(ctx context.Context, userID string, n NewTransaction, dea
 		if getErr != nil {
 			return Transaction{}, false, getErr
 		}
-		// A deleted transaction is gone from every read, replays included; its
-		// transaction_id stays taken.
-		if existing.UserID == userID && bytes.Equal(existing.RequestHash, n.Hash) && !existing.DeletedAt.Valid {
-			return existing, true, nil
-		}
-		return Transaction{}, false, ErrIDConflict
+		return replayOf(existing, userID, n)
 	}
 	if err != nil {
 		var pqErr *pq.Error
 		if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "transactions_reference_digits_type_key" {
-			return Transaction{}, false, ErrDuplicateReference
+			// ON CONFLICT guards only transaction_id: two identical requests
+			// at the same instant both pass it, and the one that waited on
+			// the other's row fails here, on the reference. Its own
+			// transaction_id committed meanwhile: that is a replay, not
+			// someone else's reference.
+			tx.Rollback()
+			existing, getErr := s.byClientID(ctx, n.TransactionID)
+			if errors.Is(getErr, ErrNotFound) {
+				return Transaction{}, false, ErrDuplicateReference
+			}
+			if getErr != nil {
+				return Transaction{}, false, getErr
+			}
+			return replayOf(existing, userID, n)
 		}
 		return Transaction{}, false, fmt.Errorf("create transaction: %w", err)
 	}
@@ -124,6 +132,17 @@ func (s *Store) Create(ctx context.Context, userID string, n NewTransaction, dea
 	}
 	s.metrics.created(t.Bank, t.TransactionType)
 	return t, false, nil
+}
+
+// replayOf decides what a create whose transaction_id is taken by existing
+// gets: the same request by the same user is a replay; anything else, a
+// conflict. A deleted transaction is gone from every read, replays included;
+// its transaction_id stays taken.
+func replayOf(existing Transaction, userID string, n NewTransaction) (Transaction, bool, error) {
+	if existing.UserID == userID && bytes.Equal(existing.RequestHash, n.Hash) && !existing.DeletedAt.Valid {
+		return existing, true, nil
+	}
+	return Transaction{}, false, ErrIDConflict
 }
 
 func (s *Store) byClientID(ctx context.Context, clientID string) (Transaction, error) {

@@ -178,8 +178,8 @@ func setup(t *testing.T, o options) *bundle {
 	b.queue = asynq.NewClientFromRedisClient(b.rdb)
 	t.Cleanup(func() { b.queue.Close() })
 	b.inspector = asynq.NewInspectorFromRedisClient(b.rdb)
+	b.limiter = verify.NewLimiter(b.rdb, b.db.DB, o.maxRPS, o.perMinute, nil)
 	b.client = b.newBankClient(t)
-	b.limiter = verify.NewLimiter(b.rdb, o.maxRPS, o.perMinute, nil)
 	b.scheduler = queue.NewScheduler(b.queue, b.inspector, b.limiter.PerTransactionSpacing())
 	b.handler = verify.NewHandler(b.store, b.client, b.limiter, o.policy(), nil, b.log)
 	b.sweeper = verify.NewSweeper(b.store, b.scheduler, b.queue, o.sweepEvery, nil, b.log)
@@ -228,7 +228,7 @@ func (b *bundle) startWorker(t *testing.T) *worker {
 	if !b.o.sharedClient && len(b.workers) > 0 {
 		client = b.newBankClient(t)
 	}
-	w := &worker{limiter: verify.NewLimiter(rdb, b.o.maxRPS, b.o.perMinute, nil)}
+	w := &worker{limiter: verify.NewLimiter(rdb, b.db.DB, b.o.maxRPS, b.o.perMinute, nil)}
 	qc := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { qc.Close() })
 	scheduler := queue.NewScheduler(qc, asynq.NewInspectorFromRedisClient(rdb), w.limiter.PerTransactionSpacing())
@@ -257,12 +257,22 @@ func (b *bundle) serve(t *testing.T, rdb redis.UniversalClient, h *verify.Handle
 // (as when the enqueue after the commit failed).
 func (b *bundle) newTx(t *testing.T, bank string) transaction.Transaction {
 	t.Helper()
+	return b.newTxRef(t, bank, "")
+}
+
+// newTxRef is newTx with a chosen reference ("" picks one whose last 6
+// digits no other test transaction has).
+func (b *bundle) newTxRef(t *testing.T, bank, ref string) transaction.Transaction {
+	t.Helper()
 	n := b.seq.Add(1)
 	amount := testAmount
+	if ref == "" {
+		// Distinct last 6 digits: pago móvil is asked (and limited) by them.
+		ref = fmt.Sprintf("0004%02d%06d", n%100, 100000+n)
+	}
 	req := transaction.CreateRequest{
 		TransactionID: fmt.Sprintf("ORD-%d", n), Bank: bank,
-		// Distinct last 6 digits: pago móvil is asked (and limited) by them.
-		Reference: fmt.Sprintf("0004%02d%06d", n%100, 100000+n), Amount: &amount, PayerBankCode: payerBank,
+		Reference: ref, Amount: &amount, PayerBankCode: payerBank,
 		Customer: transaction.CustomerRequest{FullName: "Ana Pérez", Phone: payerPhone, NationalID: "V12345678"},
 	}
 	nt, fields := req.Validate(time.Now())

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/pgtest"
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
@@ -113,7 +117,7 @@ func TestLimiterPerTransaction(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client()
 	var denied []string
-	l := verify.NewLimiter(rdb, 100, 2, func(limit string) { denied = append(denied, limit) })
+	l := verify.NewLimiter(rdb, pgtest.New(t).DB, 100, 2, func(limit string) { denied = append(denied, limit) })
 	if got := queue.Spacing(2); got != 31*time.Second {
 		t.Errorf("Spacing(2) = %s, want 31s", got)
 	}
@@ -149,7 +153,7 @@ func TestLimiterGlobal(t *testing.T) {
 	t.Parallel()
 	const rps = 5
 	rdb := redistest.Start(t).Client()
-	l := verify.NewLimiter(rdb, rps, 600, nil)
+	l := verify.NewLimiter(rdb, pgtest.New(t).DB, rps, 600, nil)
 	ctx := context.Background()
 	start := time.Now()
 	var grants []time.Duration
@@ -170,5 +174,97 @@ func TestLimiterGlobal(t *testing.T) {
 	// And not much slower than rps per 1.25 s: 15 grants need ≈ 14 × 250 ms.
 	if total := grants[len(grants)-1]; total < 3300*time.Millisecond || total > 4500*time.Millisecond {
 		t.Errorf("%d grants took %s, want ≈ %s", len(grants), total, 14*1250*time.Millisecond/rps)
+	}
+}
+
+// TestReferencesSharingATailShareTheLimit: pago móvil is asked, and limited,
+// by the last 6 digits of the reference, so three transactions whose
+// references differ only before those digits are one reference to the bank:
+// their first checks go out one at a time, 31 s apart, not together.
+func TestReferencesSharingATailShareTheLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{workers: 2, concurrency: 5, perMinute: 2,
+		sandbox: banksandbox.Config{PerReferencePerMinute: 2}})
+	var txs []transaction.Transaction
+	for _, lead := range []string{"1001", "2002", "3003"} {
+		tx := b.newTxRef(t, transaction.BankMobileTransfer, lead+"555123")
+		if err := b.scheduler.Enqueue(context.Background(), tx.ID, "test", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		txs = append(txs, tx)
+	}
+	// Wait until every task has run once: one was sent, the others wait.
+	var waiting int
+	deadline := time.Now().Add(30 * time.Second)
+	for ; time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		waiting = 0
+		for _, tx := range txs {
+			if info := b.taskOf(t, tx.ID); info != nil && strings.Contains(info.LastErr, "bank limit "+verify.LimitPerTransaction) {
+				waiting++
+			}
+		}
+		if len(b.arrivals.of("555123")) >= 1 && waiting >= len(txs)-1 {
+			break
+		}
+	}
+	if got := len(b.arrivals.of("555123")); got != 1 || waiting != len(txs)-1 {
+		t.Fatalf("the bank saw %d checks of 555123 and %d tasks wait for its slot; want 1 and %d", got, waiting, len(txs)-1)
+	}
+	if st := b.bank.Stats(); st.Violations != (banksandbox.Violations{}) {
+		t.Errorf("violations %+v", st.Violations)
+	}
+}
+
+// TestLimiterSurvivesARedisWipe: a grant is recorded in Postgres before the
+// send, so neither a Redis FLUSHALL nor a worker that died between the grant
+// and the send lets the reference go out again before its spacing.
+func TestLimiterSurvivesARedisWipe(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	db := pgtest.New(t).DB
+	ctx := context.Background()
+	l := verify.NewLimiter(rdb, db, 100, 2, nil)
+	if wait, _, err := l.Acquire(ctx, "m:424242"); err != nil || wait != 0 {
+		t.Fatalf("first Acquire = %s %v, want a grant", wait, err)
+	}
+	// The granted worker dies here, before sending; Redis is wiped.
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	other := verify.NewLimiter(srv.Client(), db, 100, 2, nil) // another replica, after the wipe
+	wait, limit, err := other.Acquire(ctx, "m:424242")
+	if err != nil || limit != verify.LimitPerTransaction || wait < 29*time.Second || wait > 31*time.Second {
+		t.Fatalf("Acquire after FLUSHALL = %s %q %v, want a wait of ≈31s on %s", wait, limit, err, verify.LimitPerTransaction)
+	}
+	if wait, _, err := other.Acquire(ctx, "m:434343"); err != nil || wait != 0 {
+		t.Errorf("another reference after the wipe: %s %v, want a grant", wait, err)
+	}
+}
+
+// TestConcurrentGrantsForOneReference: 20 replicas asking at the same instant
+// for one fresh reference get one grant between them.
+func TestConcurrentGrantsForOneReference(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	db := pgtest.New(t).DB
+	var wg sync.WaitGroup
+	var granted atomic.Int32
+	start := make(chan struct{})
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := verify.NewLimiter(srv.Client(), db, 1000, 2, nil)
+			<-start
+			if wait, _, err := l.Acquire(context.Background(), "t:777"); err == nil && wait == 0 {
+				granted.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if g := granted.Load(); g != 1 {
+		t.Fatalf("%d grants for one reference, want 1", g)
 	}
 }

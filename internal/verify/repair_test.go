@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/pgtest"
 	"github.com/banesco-verifier/verifier/internal/redistest"
 	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/internal/verify"
@@ -218,9 +219,10 @@ func TestDuplicateDeliveryRecordsOnce(t *testing.T) {
 	})
 
 	t.Run("concurrently, both reach the bank", func(t *testing.T) {
-		// Two replicas whose limiters do not see each other (the worst case): the
-		// guarded update in Postgres still records the change once.
-		other := verify.NewHandler(b.store, b.client, verify.NewLimiter(redistest.Start(t).Client(), 1000, 600, nil),
+		// Two replicas whose limiters do not see each other (the worst case:
+		// their own Redis and their own record of sends): the guarded update
+		// in Postgres still records the change once.
+		other := verify.NewHandler(b.store, b.client, verify.NewLimiter(redistest.Start(t).Client(), pgtest.New(t).DB, 1000, 600, nil),
 			b.o.policy(), nil, b.log)
 		tx := b.newTx(t, transaction.BankBanesco)
 		b.bank.AddPayment(payment(tx))
@@ -301,7 +303,7 @@ func TestRedisDownIsNotAGrant(t *testing.T) {
 	gone := redistest.Start(t)
 	rdb := gone.Client()
 	gone.Stop()
-	l := verify.NewLimiter(rdb, 5, 2, nil)
+	l := verify.NewLimiter(rdb, b.db.DB, 5, 2, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	wait, limit, err := l.Acquire(ctx, "m:123456")

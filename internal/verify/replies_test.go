@@ -237,10 +237,11 @@ func TestNotFoundYetWaitsInTheRetryList(t *testing.T) {
 	}
 }
 
-// TestCredentialsRejectedRefreshOnce: VRN01 makes the client fetch one new
-// token and ask again; when the bank rejects that too, the check is a
-// transient failure and the transaction stays IN_PROGRESS until a later check.
-func TestCredentialsRejectedRefreshOnce(t *testing.T) {
+// TestCredentialsRejected: a check the bank rejects for its token (VRN01)
+// is not re-sent at once (the bank counted it toward the reference's limit):
+// it is recorded as unavailable, not an attempt, the token is dropped, and
+// the next check, in its own slot, goes with a new token.
+func TestCredentialsRejected(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
 	tx := b.newTx(t, transaction.BankMobileTransfer)
@@ -252,21 +253,28 @@ func TestCredentialsRejectedRefreshOnce(t *testing.T) {
 	tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
 	ev := b.events(t, tx.ID)
 	cs := checks(ev)
-	if len(cs) != 2 || tx.Attempts != 1 {
-		t.Fatalf("%d checks, attempts %d: want the rejected one (not an attempt), then the hit", len(cs), tx.Attempts)
+	if len(cs) != 3 || tx.Attempts != 1 {
+		t.Fatalf("%d checks, attempts %d: want two rejected ones (not attempts), then the hit", len(cs), tx.Attempts)
 	}
-	if m := meta(t, cs[0]); m["bank_status_code"] != "VRN01" || m["outcome"] != "unavailable" {
-		t.Errorf("first check metadata %v: want VRN01 unavailable", m)
+	for _, c := range cs[:2] {
+		if m := meta(t, c); m["bank_status_code"] != "VRN01" || m["outcome"] != "unavailable" {
+			t.Errorf("rejected check metadata %v: want VRN01 unavailable", m)
+		}
 	}
 	if got := transitions(ev); len(got) != 1 || got[0] != "IN_PROGRESS→COMPLETED" {
 		t.Errorf("transitions %v: want only IN_PROGRESS→COMPLETED", got)
 	}
-	st := b.bank.Stats()
-	if st.TokenRequests != 2 {
-		t.Errorf("token requests %d, want 2: the first token and one refresh", st.TokenRequests)
+	if st := b.bank.Stats(); st.TokenRequests != 3 {
+		t.Errorf("token requests %d, want 3: the first token and one after each rejection", st.TokenRequests)
 	}
-	if n := len(b.arrivals.of(tail(tx))); n != 3 {
-		t.Errorf("the bank saw %d check requests, want 3 (rejected, retried once, hit)", n)
+	at := b.arrivals.of(tail(tx))
+	if len(at) != 3 {
+		t.Fatalf("the bank saw %d check requests, want 3: one per check, nothing re-sent", len(at))
+	}
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < b.limiter.PerTransactionSpacing() {
+			t.Errorf("requests %d and %d %s apart, want at least the spacing %s", i-1, i, gap, b.limiter.PerTransactionSpacing())
+		}
 	}
 }
 

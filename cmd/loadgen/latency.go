@@ -13,7 +13,7 @@ import (
 // latencyPoint is scenario 3 at one poll interval (medians over runs).
 type latencyPoint struct {
 	Poll               string
-	FirstP50, FirstP99 time.Duration // create → first bank check recorded
+	FirstP50, FirstP99 time.Duration // create (commit) → first check's arrival at the sandbox
 	FinalP50, FinalP99 time.Duration // create → COMPLETED
 }
 
@@ -44,21 +44,39 @@ func benchLatency(ctx context.Context, s settings, r *report) error {
 				c.Close()
 				return err
 			}
+			// First arrival from the sandbox's own log (its clock, when the
+			// request reached the bank), not from our records, which are
+			// written after the answer; COMPLETED from the status change's
+			// commit. Both against the transaction's creation.
 			var rows []struct {
-				First float64 `db:"first"`
-				Final float64 `db:"final"`
+				Reference string    `db:"reference"`
+				Created   time.Time `db:"created_at"`
+				Final     float64   `db:"final"`
 			}
-			err = c.DB.SelectContext(ctx, &rows, `SELECT
-				EXTRACT(EPOCH FROM (SELECT min(e.created_at) FROM transaction_events e WHERE e.transaction_id = t.id AND e.reason = 'bank_check') - t.created_at) AS first,
-				EXTRACT(EPOCH FROM (SELECT min(e.created_at) FROM transaction_events e WHERE e.transaction_id = t.id AND e.new_status = 'COMPLETED') - t.created_at) AS final
+			err = c.DB.SelectContext(ctx, &rows, `SELECT t.reference, t.created_at,
+				EXTRACT(EPOCH FROM (SELECT min(e.created_at) FROM transaction_events e WHERE e.transaction_id = t.id AND e.new_status = 'COMPLETED') - t.created_at)::float8 AS final
 				FROM transactions t`)
+			var arrivals []banksandbox.Arrival
+			if err == nil {
+				arrivals, err = c.Arrivals(ctx)
+			}
 			c.Close()
 			if err != nil {
 				return err
 			}
+			firstAt := map[string]time.Time{}
+			for _, a := range arrivals {
+				if _, ok := firstAt[a.Reference]; !ok {
+					firstAt[a.Reference] = a.At
+				}
+			}
 			var first, final []time.Duration
 			for _, row := range rows {
-				first = append(first, time.Duration(row.First*float64(time.Second)))
+				at, ok := firstAt[row.Reference[len(row.Reference)-6:]] // pago móvil is asked by its last 6 digits
+				if !ok {
+					return fmt.Errorf("latency: the bank never saw %s", row.Reference)
+				}
+				first = append(first, at.Sub(row.Created))
 				final = append(final, time.Duration(row.Final*float64(time.Second)))
 			}
 			f50, f99 = append(f50, pct(first, .5)), append(f99, pct(first, .99))

@@ -289,7 +289,7 @@ func TestSlowTokenEndpointTimesOut(t *testing.T) {
 	t.Parallel()
 	bank := newFakeBank(t)
 	bank.token = func(int64) reply {
-		return reply{status: 200, delay: 2 * time.Second, body: `{"access_token":"late","expires_in":300}`}
+		return reply{status: 200, delay: time.Minute, body: `{"access_token":"late","expires_in":300}`}
 	}
 	cfg := bank.config()
 	cfg.Timeout = 100 * time.Millisecond
@@ -297,7 +297,7 @@ func TestSlowTokenEndpointTimesOut(t *testing.T) {
 	start := time.Now()
 	_, err := c.Verify(ctxT(t), mobileQuery())
 	wantKind(t, err, KindTransient)
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 5*time.Second { // the endpoint would answer after a minute
 		t.Errorf("Verify took %s with a 100ms timeout", d)
 	}
 }

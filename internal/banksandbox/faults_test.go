@@ -116,7 +116,9 @@ func TestSlowFaultRespectsTheCaller(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v, want the caller's deadline", err)
 	}
-	if elapsed := time.Since(start); elapsed > 5*time.Second {
+	// The slow fault holds a minute: anything short of that means the
+	// sandbox let the caller go (no tighter bound: a loaded machine is slow).
+	if elapsed := time.Since(start); elapsed > 30*time.Second {
 		t.Fatalf("gave up after %v", elapsed)
 	}
 }

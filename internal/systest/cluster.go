@@ -345,6 +345,22 @@ func (c *Cluster) Stats(ctx context.Context) (banksandbox.Stats, error) {
 	return s, json.NewDecoder(resp.Body).Decode(&s)
 }
 
+// Arrivals reads the sandbox's arrival log: every check request as it arrived,
+// on the sandbox's clock, oldest first.
+func (c *Cluster) Arrivals(ctx context.Context) ([]banksandbox.Arrival, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.BankURL+"/sandbox/arrivals", nil)
+	resp, err := c.bankHTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("arrivals: HTTP %d", resp.StatusCode)
+	}
+	var arr []banksandbox.Arrival
+	return arr, json.NewDecoder(resp.Body).Decode(&arr)
+}
+
 // Logs returns the concatenated logs of every process (for secret scans and failures).
 func (c *Cluster) Logs() string {
 	var b strings.Builder

@@ -4,9 +4,7 @@ package systest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
 	"testing"
 	"time"
@@ -81,7 +79,7 @@ func TestFaultLimitsThroughRedisLoss(t *testing.T) {
 		t.Errorf("counts %v (%v): want all %d COMPLETED", counts, waitErr, len(bodies))
 	}
 
-	arrivals, err := sandboxArrivals(ctx, c)
+	arrivals, err := c.Arrivals(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +105,7 @@ func TestFaultLimitsThroughRedisLoss(t *testing.T) {
 func waitArrivals(t *testing.T, ctx context.Context, c *Cluster, tails map[string]bool, k int) {
 	t.Helper()
 	for {
-		arr, err := sandboxArrivals(ctx, c)
+		arr, err := c.Arrivals(ctx)
 		if err == nil {
 			seen := map[string]int{}
 			for _, a := range arr {
@@ -130,21 +128,6 @@ func waitArrivals(t *testing.T, ctx context.Context, c *Cluster, tails map[strin
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// sandboxArrivals reads the sandbox's arrival log.
-func sandboxArrivals(ctx context.Context, c *Cluster) ([]banksandbox.Arrival, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.BankURL+"/sandbox/arrivals", nil)
-	resp, err := c.bankHTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("arrivals: HTTP %d", resp.StatusCode)
-	}
-	var arr []banksandbox.Arrival
-	return arr, json.NewDecoder(resp.Body).Decode(&arr)
 }
 
 // perReferenceWorst computes, from arrivals alone, the most arrivals of one

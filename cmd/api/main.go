@@ -163,7 +163,7 @@ func run() error {
 
 	app := api.New(api.Deps{
 		Logger: log, Redis: rdb, Auth: authSvc, Health: health.NewChecker(db, rdb),
-		Transactions: transaction.NewHandler(txStore, scheduler, cfg.VerifyDeadline, log),
+		Transactions: transaction.NewHandler(txStore, scheduler, cfg.DeadlineFor, log),
 		Webhooks:     webhook.NewHandler(whStore, sealer, guard, enqueuer, log),
 		CORSOrigins:  cfg.CORSAllowedOrigins, RateLimit: cfg.APIRateLimit,
 		RegistrationOpen: cfg.AuthRegistration == "open",

@@ -58,6 +58,8 @@ type Options struct {
 	RegistrationClosed bool
 	CORSOrigins        []string
 	Deadline           time.Duration // VERIFY_DEADLINE, default 24h
+	// DeadlineByBank overrides Deadline per bank (VERIFY_DEADLINE_<bank>).
+	DeadlineByBank map[string]time.Duration
 	// Metrics registers what cmd/api does (HTTP, pools, queues, transaction
 	// gauges and counters) and serves /metrics.
 	Metrics bool
@@ -171,7 +173,12 @@ func Start(t testing.TB, o Options) *Server {
 	if checks == nil {
 		checks = s.Scheduler
 	}
-	deps.Transactions = transaction.NewHandler(s.Store, checks, o.Deadline, s.Log)
+	deps.Transactions = transaction.NewHandler(s.Store, checks, func(bank string) time.Duration {
+		if d, ok := o.DeadlineByBank[bank]; ok {
+			return d
+		}
+		return o.Deadline
+	}, s.Log)
 
 	// Webhooks as cmd/api wires them: the outbox on the transaction store, the
 	// routes, and the backlog gauges with the other metrics.

@@ -41,6 +41,10 @@ type Config struct {
 	WorkerConcurrency int
 	VerifyDeadline    time.Duration
 	VerifySchedule    []time.Duration
+	// Per bank (VERIFY_DEADLINE_BANESCO, VERIFY_SCHEDULE_MOBILE_TRANSFER, …),
+	// keyed by the bank's API name; a bank without its own uses the above.
+	VerifyDeadlineByBank map[string]time.Duration
+	VerifyScheduleByBank map[string][]time.Duration
 	// VerifyOutageBackoff: waits after checks in a row that got no real answer.
 	VerifyOutageBackoff []time.Duration
 	// VerifyRangeTooWideReviewAfter: 70005 answers in a row before review.
@@ -73,6 +77,26 @@ type Getenv func(string) string
 // IsProduction reports whether the stricter production checks apply.
 func (c Config) IsProduction() bool { return c.Environment == "production" }
 
+// Banks are the banks a transaction may name (the API's `bank` values), for
+// the per-bank settings.
+var Banks = []string{"BANESCO", "MOBILE_TRANSFER"}
+
+// DeadlineFor is VERIFY_DEADLINE_<bank>, or VERIFY_DEADLINE.
+func (c Config) DeadlineFor(bank string) time.Duration {
+	if d, ok := c.VerifyDeadlineByBank[bank]; ok {
+		return d
+	}
+	return c.VerifyDeadline
+}
+
+// ScheduleFor is VERIFY_SCHEDULE_<bank>, or VERIFY_SCHEDULE.
+func (c Config) ScheduleFor(bank string) []time.Duration {
+	if s, ok := c.VerifyScheduleByBank[bank]; ok {
+		return s
+	}
+	return c.VerifySchedule
+}
+
 // Load reads and validates the configuration. The error names the variable at fault.
 func Load(getenv Getenv) (Config, error) {
 	p := parser{getenv: getenv}
@@ -99,6 +123,8 @@ func Load(getenv Getenv) (Config, error) {
 		WorkerConcurrency:             p.int("WORKER_CONCURRENCY", 20, 1, 10_000),
 		VerifyDeadline:                p.duration("VERIFY_DEADLINE", 24*time.Hour),
 		VerifySchedule:                p.durations("VERIFY_SCHEDULE", "30s,1m,2m,5m,10m,30m,1h"),
+		VerifyDeadlineByBank:          map[string]time.Duration{},
+		VerifyScheduleByBank:          map[string][]time.Duration{},
 		VerifyOutageBackoff:           p.durations("VERIFY_OUTAGE_BACKOFF", "10s,30s,1m,2m,5m"),
 		VerifyRangeTooWideReviewAfter: p.int("VERIFY_RANGE_TOO_WIDE_REVIEW_AFTER", 3, 1, 100),
 		SweepInterval:                 p.duration("SWEEP_INTERVAL", time.Minute),
@@ -120,6 +146,16 @@ func Load(getenv Getenv) (Config, error) {
 	}
 	if c.WebhookSecretKey == "" && !c.IsProduction() {
 		c.WebhookSecretKey = c.JWTSecret
+	}
+	// A pago móvil and a Banesco transfer show up at the bank on their own
+	// timelines: each may have its own schedule and deadline.
+	for _, bank := range Banks {
+		if p.str("VERIFY_DEADLINE_"+bank, "") != "" {
+			c.VerifyDeadlineByBank[bank] = p.duration("VERIFY_DEADLINE_"+bank, c.VerifyDeadline)
+		}
+		if p.str("VERIFY_SCHEDULE_"+bank, "") != "" {
+			c.VerifyScheduleByBank[bank] = p.durations("VERIFY_SCHEDULE_"+bank, "")
+		}
 	}
 	if p.err != nil {
 		return Config{}, p.err

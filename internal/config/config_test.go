@@ -68,20 +68,22 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadOverrides(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(map[string]string{
-		"APP_ENV":              "Production",
-		"JWT_SECRET":           strings.Repeat("s", 32),
-		"WEBHOOK_SECRET_KEY":   strings.Repeat("w", 40),
-		"LOG_FORMAT":           "CONSOLE",
-		"LOG_LEVEL":            " debug ",
-		"API_RATE_LIMIT":       "6",
-		"VERIFY_SCHEDULE":      "5s, 10s ,1m",
-		"CORS_ALLOWED_ORIGINS": "https://a.example, ,https://b.example",
-		"AUTH_REGISTRATION":    "closed",
-		"DATABASE_URL":         "postgresql://u@db:5432/v",
-		"REDIS_URL":            "rediss://cache:6380/1",
-		"ACCESS_TOKEN_TTL":     "1m",
-		"REFRESH_TOKEN_TTL":    "1m",
-		"MONITORING_READ_ONLY": "true",
+		"APP_ENV":                         "Production",
+		"JWT_SECRET":                      strings.Repeat("s", 32),
+		"WEBHOOK_SECRET_KEY":              strings.Repeat("w", 40),
+		"LOG_FORMAT":                      "CONSOLE",
+		"LOG_LEVEL":                       " debug ",
+		"API_RATE_LIMIT":                  "6",
+		"VERIFY_SCHEDULE":                 "5s, 10s ,1m",
+		"VERIFY_SCHEDULE_BANESCO":         "1m,1h",
+		"VERIFY_DEADLINE_MOBILE_TRANSFER": "72h",
+		"CORS_ALLOWED_ORIGINS":            "https://a.example, ,https://b.example",
+		"AUTH_REGISTRATION":               "closed",
+		"DATABASE_URL":                    "postgresql://u@db:5432/v",
+		"REDIS_URL":                       "rediss://cache:6380/1",
+		"ACCESS_TOKEN_TTL":                "1m",
+		"REFRESH_TOKEN_TTL":               "1m",
+		"MONITORING_READ_ONLY":            "true",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -92,6 +94,17 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	if want := []time.Duration{5 * time.Second, 10 * time.Second, time.Minute}; !reflect.DeepEqual(c.VerifySchedule, want) {
 		t.Errorf("VerifySchedule = %v, want %v", c.VerifySchedule, want)
+	}
+	// Per bank: each bank's own where set, the general one elsewhere.
+	if got, want := c.ScheduleFor("BANESCO"), []time.Duration{time.Minute, time.Hour}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ScheduleFor(BANESCO) = %v, want %v", got, want)
+	}
+	if got := c.ScheduleFor("MOBILE_TRANSFER"); !reflect.DeepEqual(got, c.VerifySchedule) {
+		t.Errorf("ScheduleFor(MOBILE_TRANSFER) = %v, want VERIFY_SCHEDULE %v", got, c.VerifySchedule)
+	}
+	if c.DeadlineFor("MOBILE_TRANSFER") != 72*time.Hour || c.DeadlineFor("BANESCO") != 24*time.Hour {
+		t.Errorf("DeadlineFor = %v (MOBILE_TRANSFER), %v (BANESCO); want 72h and the default 24h",
+			c.DeadlineFor("MOBILE_TRANSFER"), c.DeadlineFor("BANESCO"))
 	}
 	if want := []string{"https://a.example", "https://b.example"}; !reflect.DeepEqual(c.CORSAllowedOrigins, want) {
 		t.Errorf("CORSAllowedOrigins = %q, want %q", c.CORSAllowedOrigins, want)
@@ -113,6 +126,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"schedule with garbage", map[string]string{"VERIFY_SCHEDULE": "1m,x"}, "VERIFY_SCHEDULE"},
 		{"schedule with negative", map[string]string{"VERIFY_SCHEDULE": "1m,-5s"}, "VERIFY_SCHEDULE"},
 		{"schedule with empty item", map[string]string{"VERIFY_SCHEDULE": "1m,,2m"}, "VERIFY_SCHEDULE"},
+		{"bank schedule with garbage", map[string]string{"VERIFY_SCHEDULE_BANESCO": "1m,soon"}, "VERIFY_SCHEDULE_BANESCO"},
+		{"bank deadline negative", map[string]string{"VERIFY_DEADLINE_MOBILE_TRANSFER": "-1h"}, "VERIFY_DEADLINE_MOBILE_TRANSFER"},
 		{"short secret in production", map[string]string{"APP_ENV": "production", "JWT_SECRET": shortSecret}, "JWT_SECRET"},
 		{"very short secret anywhere", map[string]string{"JWT_SECRET": "tooshort"}, "JWT_SECRET"},
 		{"database url mysql", map[string]string{"DATABASE_URL": "mysql://root@localhost/verifier"}, "DATABASE_URL"},

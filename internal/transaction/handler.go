@@ -29,13 +29,14 @@ type Checks interface {
 type Handler struct {
 	store    *Store
 	checks   Checks
-	deadline time.Duration
+	deadline func(bank string) time.Duration
 	log      zerolog.Logger
 	now      func() time.Time
 }
 
-// NewHandler returns the Transactions handlers; deadline is VERIFY_DEADLINE.
-func NewHandler(store *Store, checks Checks, deadline time.Duration, log zerolog.Logger) *Handler {
+// NewHandler returns the Transactions handlers; deadline gives VERIFY_DEADLINE
+// for a bank (config.Config.DeadlineFor).
+func NewHandler(store *Store, checks Checks, deadline func(bank string) time.Duration, log zerolog.Logger) *Handler {
 	return &Handler{store: store, checks: checks, deadline: deadline, log: log, now: time.Now}
 }
 
@@ -74,7 +75,7 @@ func (h *Handler) Create(c *fiber.Ctx) error {
 	}
 	reqID := httpserver.RequestID(c)
 	ctx := c.UserContext()
-	t, replayed, err := h.store.Create(ctx, auth.PrincipalOf(c).UserID, n, h.deadline, reqID)
+	t, replayed, err := h.store.Create(ctx, auth.PrincipalOf(c).UserID, n, h.deadline(n.Bank), reqID)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -145,7 +146,7 @@ func (h *Handler) Verify(c *fiber.Ctx) error {
 	}
 	// TO_REVIEW or UNKNOWN: a person asks for another look at the bank (the
 	// payment arrived late, the data was corrected at the bank…).
-	at, _, err := h.store.CheckNow(c.UserContext(), h.checks, t, h.deadline, auth.PrincipalOf(c).UserID, httpserver.RequestID(c))
+	at, _, err := h.store.CheckNow(c.UserContext(), h.checks, t, h.deadline(t.Bank), auth.PrincipalOf(c).UserID, httpserver.RequestID(c))
 	switch {
 	case errors.Is(err, ErrNextCheckNotRecorded):
 		// The check is queued; only the next_check_at clients read is stale.

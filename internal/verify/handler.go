@@ -30,6 +30,8 @@ type Policy struct {
 	// Schedule (VERIFY_SCHEDULE): waits after the 1st, 2nd… check that found
 	// nothing; the last repeats.
 	Schedule []time.Duration
+	// ScheduleByBank (VERIFY_SCHEDULE_<bank>) replaces Schedule for a bank.
+	ScheduleByBank map[string][]time.Duration
 	// OutageBackoff (VERIFY_OUTAGE_BACKOFF): waits after the 1st, 2nd… check in
 	// a row that got no real answer (maintenance, 5xx, unreachable, no token,
 	// 70005); the last repeats. Default 10s,30s,1m,2m,5m.
@@ -246,7 +248,11 @@ func (h *Handler) notYet(c *transaction.Check, t transaction.Transaction, attemp
 		c.NewStatus, c.Reason = transaction.StatusUnknown, "not_found_by_deadline"
 		return nil
 	}
-	next := c.CheckedAt.Add(step(h.policy.Schedule, attempt))
+	schedule := h.policy.Schedule
+	if s, ok := h.policy.ScheduleByBank[t.Bank]; ok {
+		schedule = s
+	}
+	next := c.CheckedAt.Add(step(schedule, attempt))
 	if next.After(t.DeadlineAt) {
 		next = t.DeadlineAt // one last check at the deadline
 	}

@@ -45,16 +45,18 @@ const (
 
 // options shape one test's pipeline; zero values are fast, permissive defaults.
 type options struct {
-	schedule     []time.Duration // VERIFY_SCHEDULE (default 200ms,500ms)
-	outage       []time.Duration // VERIFY_OUTAGE_BACKOFF (default 300ms,600ms)
-	rangeReview  int             // VERIFY_RANGE_TOO_WIDE_REVIEW_AFTER (default 3)
-	perMinute    int             // BANESCO_PER_TRANSACTION_PER_MINUTE (default 600: 1.1 s spacing)
-	maxRPS       int             // BANESCO_MAX_RPS (default 1000)
-	workers      int             // asynq servers started by setup (default 1; -1 for none)
-	concurrency  int             // per server (default 20)
-	deadline     time.Duration   // VERIFY_DEADLINE (default 1h)
-	shutdown     time.Duration   // ServerOptions.ShutdownTimeout (default 3s)
-	sweepEvery   time.Duration   // SWEEP_INTERVAL (default 1m)
+	schedule     []time.Duration            // VERIFY_SCHEDULE (default 200ms,500ms)
+	byBank       map[string][]time.Duration // VERIFY_SCHEDULE_<bank>
+	deadlineBank map[string]time.Duration   // VERIFY_DEADLINE_<bank> (the API's)
+	outage       []time.Duration            // VERIFY_OUTAGE_BACKOFF (default 300ms,600ms)
+	rangeReview  int                        // VERIFY_RANGE_TOO_WIDE_REVIEW_AFTER (default 3)
+	perMinute    int                        // BANESCO_PER_TRANSACTION_PER_MINUTE (default 600: 1.1 s spacing)
+	maxRPS       int                        // BANESCO_MAX_RPS (default 1000)
+	workers      int                        // asynq servers started by setup (default 1; -1 for none)
+	concurrency  int                        // per server (default 20)
+	deadline     time.Duration              // VERIFY_DEADLINE (default 1h)
+	shutdown     time.Duration              // ServerOptions.ShutdownTimeout (default 3s)
+	sweepEvery   time.Duration              // SWEEP_INTERVAL (default 1m)
 	sandbox      banksandbox.Config
 	withAPI      bool
 	bankTimeout  time.Duration // BANESCO_TIMEOUT (default 5s)
@@ -64,7 +66,7 @@ type options struct {
 
 // policy is the handler's Policy for these options.
 func (o options) policy() verify.Policy {
-	return verify.Policy{Schedule: o.schedule, OutageBackoff: o.outage, RangeTooWideReviewAfter: o.rangeReview}
+	return verify.Policy{Schedule: o.schedule, ScheduleByBank: o.byBank, OutageBackoff: o.outage, RangeTooWideReviewAfter: o.rangeReview}
 }
 
 // worker is one replica: its own Redis connection, bank client, limiter and
@@ -191,7 +193,7 @@ func setup(t *testing.T, o options) *bundle {
 	if o.withAPI {
 		// The real API over the same database and Redis, whose "check now"
 		// goes through this bundle's scheduler (and its limiter's spacing).
-		srv := apitest.Start(t, apitest.Options{DB: b.db, Redis: b.redis, Checks: b.scheduler, Deadline: o.deadline,
+		srv := apitest.Start(t, apitest.Options{DB: b.db, Redis: b.redis, Checks: b.scheduler, Deadline: o.deadline, DeadlineByBank: o.deadlineBank,
 			RateLimit: 100_000, Log: b.logs, Level: zerolog.WarnLevel})
 		b.url, b.httpc = srv.URL, srv.HTTP
 		b.userToken = srv.Login(t, userEmail, userPassword).AccessToken

@@ -130,3 +130,36 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return raw
 }
+
+// TestSchedulesAndDeadlinesPerBank: VERIFY_SCHEDULE_<bank> and
+// VERIFY_DEADLINE_<bank> apply to that bank's transactions only; the others
+// keep VERIFY_SCHEDULE and VERIFY_DEADLINE.
+func TestSchedulesAndDeadlinesPerBank(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{withAPI: true, deadline: 24 * time.Hour, schedule: []time.Duration{7 * time.Minute},
+		byBank:       map[string][]time.Duration{transaction.BankBanesco: {time.Hour}},
+		deadlineBank: map[string]time.Duration{transaction.BankBanesco: 3 * time.Hour}})
+	for _, tc := range []struct {
+		bank               string
+		deadline, nextWait time.Duration
+	}{
+		{transaction.BankBanesco, 3 * time.Hour, time.Hour},
+		{transaction.BankMobileTransfer, 24 * time.Hour, 7 * time.Minute},
+	} {
+		v := b.postTx(t, tc.bank) // no payment at the bank: "not found yet"
+		deadline := time.Now().Add(20 * time.Second)
+		var tx transaction.Transaction
+		for tx = b.get(t, v.ID); tx.Attempts == 0 && time.Now().Before(deadline); tx = b.get(t, v.ID) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := tx.DeadlineAt.Sub(tx.CreatedAt); got != tc.deadline {
+			t.Errorf("%s: deadline %s after creation, want %s", tc.bank, got, tc.deadline)
+		}
+		if tx.Attempts != 1 || !tx.NextCheckAt.Valid || !tx.LastCheckedAt.Valid {
+			t.Fatalf("%s: attempts %d, next %v: want one check and a next one", tc.bank, tx.Attempts, tx.NextCheckAt)
+		}
+		if got := tx.NextCheckAt.Time.Sub(tx.LastCheckedAt.Time); got != tc.nextWait {
+			t.Errorf("%s: next check %s after the first, want %s", tc.bank, got, tc.nextWait)
+		}
+	}
+}

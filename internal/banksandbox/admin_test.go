@@ -143,6 +143,12 @@ func TestAdminStats(t *testing.T) {
 	if len(arr) != 2 || arr[0].Authorized || arr[0].Reference != "456789" || !arr[1].Authorized || arr[1].Reference != "111111" || arr[1].At.Before(arr[0].At) {
 		t.Fatalf("arrivals from 3: %+v, want the unauthenticated 456789, then 111111", arr)
 	}
+	// The log says what each reply showed: the hit carried the payment's
+	// row, the answer past the limit (VRN05) and the miss carried none.
+	all := b.srv.Arrivals(0)
+	if len(all) != 5 || len(all[0].Rows) != 1 || all[0].Rows[0] != mobilePayment().Reference || all[2].Rows != nil || all[4].Rows != nil {
+		t.Fatalf("arrivals %+v: want the payment's row on the first reply only", all)
+	}
 	wantStatus(t, b.admin(t, http.MethodGet, "/sandbox/arrivals?from=-1", ""), http.StatusBadRequest)
 }
 

@@ -21,14 +21,36 @@ type Arrival struct {
 	// Authorized is false for requests refused for their token; they count
 	// toward the limits all the same, as at the bank.
 	Authorized bool `json:"authorized"`
+	// Rows are the references of the payments the reply carried (none for
+	// every other answer): what the bank showed, for tests that check each
+	// confirmation against it.
+	Rows []string `json:"rows,omitempty"`
 }
 
-// recordArrival appends to the log. The caller holds s.mu.
-func (s *Server) recordArrival(a Arrival) {
+// recordArrival appends to the log and returns the entry's index (-1 past
+// the bound). The caller holds s.mu.
+func (s *Server) recordArrival(a Arrival) int {
 	if len(s.arrivals) < maxArrivals {
 		s.arrivals = append(s.arrivals, a)
-	} else {
-		s.stats.ArrivalsDropped++
+		return len(s.arrivals) - 1
+	}
+	s.stats.ArrivalsDropped++
+	return -1
+}
+
+// recordRows notes on arrival i the payments its reply carried.
+func (s *Server) recordRows(i int, rows []storedPayment) {
+	if i < 0 {
+		return
+	}
+	refs := make([]string, len(rows))
+	for k, p := range rows {
+		refs[k] = p.Reference
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i < len(s.arrivals) { // a Reset may have emptied the log meanwhile
+		s.arrivals[i].Rows = refs
 	}
 }
 

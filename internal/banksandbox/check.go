@@ -90,7 +90,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	now := s.now() // read under the lock so that arrivals enter the windows in order
-	s.recordArrival(Arrival{Reference: reference, At: now, Authorized: authorized})
+	arrival := s.recordArrival(Arrival{Reference: reference, At: now, Authorized: authorized})
 	verdict := s.admitCheck(reference, now)
 	if authorized {
 		s.stats.Checks++
@@ -164,7 +164,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	if !s.align(r) {
 		return // the caller gave up while the answer was held
 	}
-	s.answer(w, q)
+	s.answer(w, q, arrival)
 }
 
 // align holds the answer while Faults.AlignReplies is set: the first check to arrive opens a
@@ -193,7 +193,7 @@ func (s *Server) align(r *http.Request) bool {
 }
 
 // answer looks the query up and writes the bank's real reply.
-func (s *Server) answer(w http.ResponseWriter, q query) {
+func (s *Server) answer(w http.ResponseWriter, q query, arrival int) {
 	if q.AccountID != "" && !fullAccount.MatchString(q.AccountID) {
 		// A masked or short account is invalid input, whichever mode the query is in.
 		s.writeReply(w, Reply{HTTPStatus: http.StatusBadRequest, StatusCode: "VDE01"})
@@ -211,6 +211,7 @@ func (s *Server) answer(w http.ResponseWriter, q query) {
 		s.writeNoResults(w)
 		return
 	}
+	s.recordRows(arrival, rows)
 	s.writeRows(w, rows, mobile)
 }
 

@@ -127,10 +127,42 @@ func run(t *testing.T, s scenario) Report {
 	if v := r.Sandbox.Violations; v.PerReference+v.Global+v.Token != 0 {
 		t.Errorf("the bank saw limit violations: %+v", v)
 	}
+	// The transitions against the bank's own account, not only our events:
+	// every COMPLETED transaction's payment was shown by the sandbox in a
+	// reply (its arrival log records the rows each reply carried).
+	if unseen, err := completedWithoutARow(ctx, c); err != nil || len(unseen) != 0 {
+		t.Errorf("%d COMPLETED transactions whose payment the bank never showed (%v): %v", len(unseen), err, unseen[:min(len(unseen), 10)])
+	}
 	if s.after != nil {
 		s.after(t, ctx, c)
 	}
 	return r
+}
+
+// completedWithoutARow lists the references of COMPLETED transactions that
+// no reply of the sandbox carried.
+func completedWithoutARow(ctx context.Context, c *Cluster) ([]string, error) {
+	arrivals, err := c.Arrivals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	shown := map[string]bool{}
+	for _, a := range arrivals {
+		for _, ref := range a.Rows {
+			shown[ref] = true
+		}
+	}
+	var completed []string
+	if err := c.DB.SelectContext(ctx, &completed, `SELECT reference FROM transactions WHERE status = 'COMPLETED'`); err != nil {
+		return nil, err
+	}
+	var unseen []string
+	for _, ref := range completed {
+		if !shown[ref] {
+			unseen = append(unseen, ref)
+		}
+	}
+	return unseen, nil
 }
 
 // startCluster starts the cluster of a fault scenario in a scratch directory

@@ -95,6 +95,9 @@ func TestFaultLimitsThroughRedisLoss(t *testing.T) {
 	if v := r.Sandbox.Violations; v.PerReference+v.Global+v.Token != 0 {
 		t.Errorf("the sandbox counted violations: %+v", v)
 	}
+	if unseen, err := completedWithoutARow(ctx, c); err != nil || len(unseen) != 0 {
+		t.Errorf("%d COMPLETED transactions whose payment the bank never showed (%v): %v", len(unseen), err, unseen)
+	}
 	if r.DuplicateTransitions != 0 {
 		t.Errorf("%d status transitions were recorded twice", r.DuplicateTransitions)
 	}

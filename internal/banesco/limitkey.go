@@ -3,7 +3,7 @@ package banesco
 import "strings"
 
 // LimitKey is the reference as the bank counts it for its per-transaction limit
-// (bank-api.md §3): the referenceNumber we send — the last 6 digits for pago
+// (docs/bank.md, Our own limits): the referenceNumber we send — the last 6 digits for pago
 // móvil, the whole reference without zero padding for transfers. Two of our
 // transactions that send the same referenceNumber share one budget at the bank,
 // so they must share one in our limiter too.

@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/banesco-verifier/verifier/internal/buildinfo.Version=$(
            -X github.com/banesco-verifier/verifier/internal/buildinfo.Commit=$(COMMIT) \
            -X github.com/banesco-verifier/verifier/internal/buildinfo.Date=$(DATE)
 
-.PHONY: help run test test-short tools migrate migrate-down build lint vet fmt-check tidy-check vulncheck bench bench-quick test-faults clean services
+.PHONY: help run test test-short tools migrate migrate-down build lint vet fmt-check tidy-check vulncheck bench bench-quick test-faults mutation clean services
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,13 @@ bench: services ## the benchmark report (bench/results/<date>/report.md)
 
 bench-quick: services ## a small version of make bench
 	$(GO) run ./cmd/loadgen -quick
+
+# MUTATION_PKGS=all adds internal/transaction and internal/verify (hours on 2 cores);
+# MUTATION_RUN, MUTATION_DRY_RUN=1, MUTATION_WORKERS, MUTATION_TIMEOUT_COEF: see the script.
+mutation: services ## mutation score (gremlins) of banesco, auth; MUTATION_PKGS=all adds transaction, verify
+	@MUTATION_PKGS="$(MUTATION_PKGS)" MUTATION_RUN="$(MUTATION_RUN)" MUTATION_DRY_RUN="$(MUTATION_DRY_RUN)" \
+	  MUTATION_WORKERS="$(MUTATION_WORKERS)" MUTATION_TIMEOUT_COEF="$(MUTATION_TIMEOUT_COEF)" MUTATION_OUT="$(MUTATION_OUT)" \
+	  scripts/mutation.sh
 
 clean: ## remove bin/
 	rm -rf bin/

@@ -26,9 +26,8 @@ type settings struct {
 	runs          int           // repetitions; figures are medians
 	duration      time.Duration // per create-throughput point
 	conc          []int
-	drainN        int
-	drainQ        int
-	drainW        []int
+	drainQ        int         // Q of the webhook scenario's drain
+	drainCases    []drainCase // scenario 2
 	latencyN      int
 	readRows      int
 	readReqs      int
@@ -45,7 +44,7 @@ func main() {
 	var s settings
 	flag.BoolVar(&s.quick, "quick", false, "reduced sizes, one run: under two minutes")
 	flag.StringVar(&s.outDir, "out", "", "output directory (default bench/results/<date>)")
-	qFlag := flag.Int("q", 200, "BANESCO_MAX_RPS for the drain scenario")
+	qFlag := flag.Int("q", 200, "BANESCO_MAX_RPS for the webhook scenario's drain")
 	flag.StringVar(&s.only, "only", "", "run only these scenarios, by number (e.g. 6 or 2,6); the report then has only their sections filled")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), "loadgen is make bench: it starts the real api, worker and bank-sandbox binaries against\n"+
@@ -63,12 +62,16 @@ func main() {
 	s.drainQ = *qFlag
 	if s.quick {
 		s.runs, s.duration, s.conc = 1, 2*time.Second, []int{1, 16, 64}
-		s.drainN, s.drainW, s.latencyN = 600, []int{1, 2}, 20
+		s.drainCases, s.latencyN = []drainCase{{Q: 100, Workers: 1, N: 600}, {Q: 100, Workers: 2, N: 600}}, 20
 		s.readRows, s.readReqs, s.memTasks = 50_000, 20, 5_000
 		s.webhookN, s.webhookDrainN = 100, 600
 	} else {
 		s.runs, s.duration, s.conc = 3, 10*time.Second, []int{1, 16, 64}
-		s.drainN, s.drainW, s.latencyN = 10_000, []int{1, 2, 4}, 200
+		// Q = 100 so that 4 workers and the sandbox fit on 2 cores; about a
+		// minute of draining per run at each point.
+		s.drainCases = []drainCase{{Q: 100, Workers: 1, N: 6000}, {Q: 100, Workers: 2, N: 6000},
+			{Q: 100, Workers: 4, N: 6000}, {Q: 200, Workers: 1, N: 12000}}
+		s.latencyN = 200
 		s.readRows, s.readReqs, s.memTasks = 1_000_000, 200, 100_000
 		s.webhookN, s.webhookDrainN = 1_000, 4_000
 	}

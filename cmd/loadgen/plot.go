@@ -37,10 +37,12 @@ func (r *report) plots() error {
 		api.X, api.Y = append(api.X, float64(pt.Conc)), append(api.Y, pt.RPS)
 		floor.X, floor.Y = append(floor.X, float64(r.create.Floor[i].Conc)), append(floor.Y, r.create.Floor[i].RPS)
 	}
-	got, q := series{Name: "achieved"}, series{Name: "Q (bank limit)"}
+	drain := chart{File: "drain.png", Title: "Pipeline drain: share of the bank's quota Q", YLabel: "% of Q", Kind: "bars",
+		Series: []series{{Name: "at the bank"}, {Name: "limiter alone (baseline)"}}}
 	for _, d := range r.drain {
-		got.X, got.Y = append(got.X, float64(d.Workers)), append(got.Y, d.ChecksPerSec)
-		q.X, q.Y = append(q.X, float64(d.Workers)), append(q.Y, float64(r.settings.drainQ))
+		drain.Names = append(drain.Names, fmt.Sprintf("Q=%d, %d worker(s)", d.Q, d.Workers))
+		drain.Series[0].Y = append(drain.Series[0].Y, d.ShareOfQ*100)
+		drain.Series[1].Y = append(drain.Series[1].Y, d.Baseline/float64(d.Q)*100)
 	}
 	lat := chart{File: "latency.png", Title: "Create → COMPLETED", YLabel: "ms", Kind: "bars",
 		Series: []series{{Name: "p50"}, {Name: "p99"}}}
@@ -58,9 +60,7 @@ func (r *report) plots() error {
 	}
 	charts := []chart{
 		{File: "create.png", Title: "Create throughput", XLabel: "concurrency", YLabel: "requests/s", Kind: "lines", Series: []series{api, floor}},
-		{File: "drain.png", Title: fmt.Sprintf("Pipeline drain, Q = %d checks/s", r.settings.drainQ), XLabel: "worker processes",
-			YLabel: "checks/s", Kind: "lines", Series: []series{got, q}, YMin0: true},
-		lat, reads,
+		drain, lat, reads,
 	}
 	// With -only some scenarios have no figures: draw only charts with data.
 	charts = slices.DeleteFunc(charts, func(c chart) bool {

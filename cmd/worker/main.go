@@ -132,7 +132,8 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 	vm := verify.NewMetrics(reg)
 	// The bank's limits, shared by every replica: the handler takes a slot
 	// before each check.
-	limiter := verify.NewLimiter(rdb, db, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied)
+	limiter := verify.NewLimiter(rdb, db, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied).
+		WithMargin(cfg.BanescoLimitMargin).OnSend(vm.Sent)
 	bankCfg.Metrics = banesco.NewMetrics(reg)
 	bankCfg.Logger = log
 	bank, err := banesco.New(bankCfg)

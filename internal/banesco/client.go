@@ -84,7 +84,7 @@ func (c *Client) Verify(ctx context.Context, q Query) (Verdict, error) {
 		log.Warn().Int("http_status", res.verdict.HTTPStatus).
 			Msg("bank rejected the access token; a new one is fetched for the next check")
 	}
-	res.verdict.Latency = time.Since(start)
+	res.verdict.Latency = time.Since(start) - res.gated
 	return res.verdict, res.err
 }
 
@@ -145,7 +145,12 @@ func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, 
 
 	t0 := time.Now()
 	res := c.roundTrip(req, p)
-	elapsed := time.Since(t0)
+	elapsed := time.Since(t0) - res.gated
+	if HeldBack(res.err) {
+		// Our own limiter kept it back: nothing about the bank to count.
+		log.Debug().Err(res.err).Msg("bank check held back by the send gate")
+		return res
+	}
 	c.metrics.observeCheck(res.label, elapsed)
 	c.metrics.setAvailable("check", KindOf(res.err) != KindTransient)
 
@@ -164,15 +169,47 @@ func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, 
 	return res
 }
 
+// SendGate is called right before each attempt to send a check (a
+// connection retry is another attempt); an error means "do not send". The
+// worker passes its limiter's gate, so the bank's global window is counted
+// from when requests really leave, not from when the limiter was asked.
+type SendGate func(ctx context.Context) error
+
+type sendGateKey struct{}
+
+// passGate runs ctx's send gate, if any, adding the time it took to gated; a
+// refusal is returned as a Held error.
+func passGate(ctx context.Context, gated *time.Duration) error {
+	gate, ok := ctx.Value(sendGateKey{}).(SendGate)
+	if !ok {
+		return nil
+	}
+	t0 := time.Now()
+	err := gate(ctx)
+	*gated += time.Since(t0)
+	if err != nil {
+		return &Error{Kind: KindTransient, Held: true, Err: fmt.Errorf("check not sent: %w", err)}
+	}
+	return nil
+}
+
+// WithSendGate returns a context under which Verify passes gate before each
+// send.
+func WithSendGate(ctx context.Context, gate SendGate) context.Context {
+	return context.WithValue(ctx, sendGateKey{}, gate)
+}
+
 // roundTrip performs the HTTP call and maps transport failures to transient
 // errors labelled timeout, network or canceled. A call that failed before its
 // request was written (connection refused, reset during the handshake) never
 // reached the bank, so it is sent again after each of ConnectRetries: the bank
 // has refused new connections from some egress ranges for a moment, and such a
 // retry costs nothing against its limits.
-func (c *Client) roundTrip(req *http.Request, p preparedQuery) result {
+func (c *Client) roundTrip(req *http.Request, p preparedQuery) (res result) {
 	var resp *http.Response
 	var err error
+	var gated time.Duration
+	defer func() { res.gated = gated }()
 	for i := 0; ; i++ {
 		var wrote atomic.Bool
 		trace := &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
@@ -182,6 +219,9 @@ func (c *Client) roundTrip(req *http.Request, p preparedQuery) result {
 		}}
 		attempt := req.Clone(httptrace.WithClientTrace(req.Context(), trace))
 		attempt.Body = io.NopCloser(bytes.NewReader(p.body))
+		if held := passGate(req.Context(), &gated); held != nil {
+			return result{label: "held", err: held, gated: gated}
+		}
 		resp, err = c.http.Do(attempt)
 		if err == nil || wrote.Load() || i >= len(c.cfg.ConnectRetries) || req.Context().Err() != nil {
 			break

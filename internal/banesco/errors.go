@@ -57,7 +57,10 @@ type Error struct {
 	// Token: the failure is the token endpoint's (refused, failing, or the
 	// client backing off from it), so no check was sent to the bank.
 	Token bool
-	Err   error // underlying cause, already scrubbed of secrets
+	// Held: the caller's send gate (WithSendGate) refused the send, so no
+	// check was sent to the bank.
+	Held bool
+	Err  error // underlying cause, already scrubbed of secrets
 }
 
 // Error implements error.
@@ -123,4 +126,11 @@ func IsTransient(err error) bool {
 func NoCheckSent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Token
+}
+
+// HeldBack reports whether err is the caller's send gate refusing the send:
+// nothing reached the bank.
+func HeldBack(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Held
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxReplyBytes bounds how much of a reply we read; real replies are a few KB.
@@ -44,7 +45,8 @@ type result struct {
 	verdict      Verdict
 	err          error
 	label        string
-	authRejected bool // the check endpoint refused the token (401/403): refresh and retry once
+	authRejected bool          // the check endpoint refused the token (401/403): refresh and retry once
+	gated        time.Duration // time spent in the caller's send gate, not the bank's
 }
 
 // interpret turns one HTTP reply into a verdict or a typed error, following

@@ -52,6 +52,7 @@ type Config struct {
 	SweepInterval                 time.Duration
 	BanescoMaxRPS                 int
 	BanescoPerTxPerMinute         int
+	BanescoLimitMargin            time.Duration
 	WorkerPollInterval            time.Duration
 	WorkerShutdownTimeout         time.Duration
 	MonitoringReadOnly            bool
@@ -130,6 +131,7 @@ func Load(getenv Getenv) (Config, error) {
 		SweepInterval:                 p.duration("SWEEP_INTERVAL", time.Minute),
 		BanescoMaxRPS:                 p.int("BANESCO_MAX_RPS", 50, 1, 100_000),
 		BanescoPerTxPerMinute:         p.int("BANESCO_PER_TRANSACTION_PER_MINUTE", 2, 1, 60),
+		BanescoLimitMargin:            p.duration("BANESCO_LIMIT_MARGIN", 40*time.Millisecond),
 		WorkerPollInterval:            p.duration("WORKER_POLL_INTERVAL", time.Second),
 		WorkerShutdownTimeout:         p.duration("WORKER_SHUTDOWN_TIMEOUT", 15*time.Second),
 		MonitoringReadOnly:            p.bool("MONITORING_READ_ONLY", false),
@@ -184,6 +186,9 @@ func (c Config) validate() error {
 	}
 	if len(c.WebhookSecretKey) < 16 {
 		return errors.New("config: WEBHOOK_SECRET_KEY must be at least 16 bytes")
+	}
+	if c.BanescoLimitMargin < time.Millisecond || c.BanescoLimitMargin > time.Second {
+		return errors.New("config: BANESCO_LIMIT_MARGIN must be between 1ms and 1s")
 	}
 	if c.WebhookTimeout < time.Second || c.WebhookTimeout > 5*time.Minute {
 		return errors.New("config: WEBHOOK_TIMEOUT must be between 1s and 5m")

@@ -35,6 +35,7 @@ func TestLoadDefaults(t *testing.T) {
 			5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour}},
 		{"SWEEP_INTERVAL", c.SweepInterval, time.Minute},
 		{"BANESCO_PER_TRANSACTION_PER_MINUTE", c.BanescoPerTxPerMinute, 2},
+		{"BANESCO_LIMIT_MARGIN", c.BanescoLimitMargin, 40 * time.Millisecond},
 		{"CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, []string{"http://localhost:3000"}},
 		{"WEBHOOK_SCHEDULE", c.WebhookSchedule, []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute,
 			2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour}},
@@ -154,6 +155,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"webhook schedule garbage", map[string]string{"WEBHOOK_SCHEDULE": "5s,soon"}, "WEBHOOK_SCHEDULE"},
 		{"webhook concurrency zero", map[string]string{"WEBHOOK_CONCURRENCY": "0"}, "WEBHOOK_CONCURRENCY"},
 		{"webhook timeout zero", map[string]string{"WEBHOOK_TIMEOUT": "0s"}, "WEBHOOK_TIMEOUT"},
+		{"limit margin under a millisecond", map[string]string{"BANESCO_LIMIT_MARGIN": "500us"}, "BANESCO_LIMIT_MARGIN"},
+		{"limit margin over a second", map[string]string{"BANESCO_LIMIT_MARGIN": "2s"}, "BANESCO_LIMIT_MARGIN"},
 		{"webhook allow http perhaps", map[string]string{"WEBHOOK_ALLOW_HTTP": "perhaps"}, "WEBHOOK_ALLOW_HTTP"},
 		{"event retention a minute", map[string]string{"EVENT_RETENTION": "1m"}, "EVENT_RETENTION"},
 	}

@@ -88,7 +88,9 @@ func (s *Store) List(ctx context.Context, f Filter) (items []Transaction, total 
 		total = max(total, exactCountLimit+1)
 	}
 	items = []Transaction{}
-	if total > f.Offset {
+	// An exact total tells that a page past it is empty; an estimate does not
+	// (it can be short of the real count), so that page is read.
+	if estimated || total > f.Offset {
 		if err := s.db.SelectContext(ctx, &items, query, append(args, f.Limit, f.Offset)...); err != nil {
 			return nil, 0, false, fmt.Errorf("list transactions: %w", err)
 		}

@@ -115,15 +115,23 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	// check after the token comes back by a whole spacing).
 	bankErr := h.bank.Ready(ctx)
 	var verdict banesco.Verdict
+	var slot time.Time
 	if bankErr == nil {
-		wait, limit, err := h.limiter.Acquire(ctx, banesco.LimitKey(q))
+		g, err := h.limiter.Acquire(ctx, banesco.LimitKey(q))
 		if err != nil {
 			return err
 		}
-		if wait > 0 {
-			return &WaitError{Delay: wait, Reason: fmt.Sprintf("bank limit %s: next slot in %s", limit, wait.Round(time.Millisecond))}
+		if !g.Granted() {
+			return &WaitError{Delay: g.Wait, Reason: fmt.Sprintf("bank limit %s: next slot in %s", g.Limit, g.Wait.Round(time.Millisecond))}
 		}
-		verdict, bankErr = h.bank.Verify(ctx, q)
+		verdict, bankErr = h.bank.Verify(banesco.WithSendGate(ctx, g.Gate), q)
+		slot = g.Slot()
+	}
+	if banesco.HeldBack(bankErr) {
+		// The limiter's gate could not let it go (Redis or Postgres failing,
+		// or shutting down): nothing reached the bank, nothing to record. The
+		// reference's slot stays spent, which only delays its next check.
+		return fmt.Errorf("bank limits: %w", bankErr)
 	}
 	now := h.now()
 	if banesco.NoCheckSent(bankErr) {
@@ -141,7 +149,10 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	attempt := t.Attempts + 1
 	c := transaction.Check{TransactionID: t.ID, CheckedAt: now, NewStatus: transaction.StatusInProgress, CountsAttempt: true,
 		Metadata: map[string]any{"bank_status_code": verdict.StatusCode, "http_status": verdict.HTTPStatus,
-			"latency_ms": verdict.Latency.Milliseconds(), "attempt": attempt, "request_id": p.RequestID}}
+			"latency_ms": verdict.Latency.Milliseconds(), "attempt": attempt, "request_id": p.RequestID,
+			// The slot this check had in the bank's global window: the bench
+			// compares it with when the bank saw the request.
+			"slot_at": slot.UTC().Format(time.RFC3339Nano)}}
 	var retry *WaitError
 
 	if bankErr != nil {

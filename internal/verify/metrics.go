@@ -7,6 +7,8 @@ type Metrics struct {
 	denials  *prometheus.CounterVec
 	checks   *prometheus.CounterVec
 	repaired prometheus.Counter
+	late     prometheus.Histogram
+	rebooked prometheus.Counter
 }
 
 // NewMetrics registers the verify metrics on reg.
@@ -24,8 +26,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sweeper_reenqueued_total",
 			Help: "IN_PROGRESS transactions whose lost check the sweeper re-enqueued.",
 		}),
+		late: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bank_send_lateness_seconds",
+			Help:    "How long after its booked slot in the global bank limit each check was sent (at most half of BANESCO_LIMIT_MARGIN).",
+			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5},
+		}),
+		rebooked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bank_slots_rebooked_total",
+			Help: "Checks that missed their slot by more than half of BANESCO_LIMIT_MARGIN and booked another before sending.",
+		}),
 	}
-	reg.MustRegister(m.denials, m.checks, m.repaired)
+	reg.MustRegister(m.denials, m.checks, m.repaired, m.late, m.rebooked)
 	return m
 }
 
@@ -33,6 +44,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) Denied(limit string) {
 	if m != nil {
 		m.denials.WithLabelValues(limit).Inc()
+	}
+}
+
+// Sent records one check let through the send gate (use as the Limiter's OnSend).
+func (m *Metrics) Sent(s SendInfo) {
+	if m == nil {
+		return
+	}
+	m.late.Observe(s.Late.Seconds())
+	if s.Rebooked {
+		m.rebooked.Inc()
 	}
 }
 

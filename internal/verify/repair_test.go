@@ -306,9 +306,9 @@ func TestRedisDownIsNotAGrant(t *testing.T) {
 	l := verify.NewLimiter(rdb, b.db.DB, 5, 2, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wait, limit, err := l.Acquire(ctx, "m:123456")
-	if err == nil || wait != 0 || limit != "" {
-		t.Fatalf("Acquire with Redis down = %s %q %v, want an error and no grant", wait, limit, err)
+	g, err := l.Acquire(ctx, "m:123456")
+	if err == nil || g.Granted() || g.Wait != 0 || g.Limit != "" {
+		t.Fatalf("Acquire with Redis down = %+v %v, want an error and no grant", g, err)
 	}
 
 	h := verify.NewHandler(b.store, b.client, l, b.o.policy(), nil, b.log)

@@ -157,10 +157,12 @@ func drainRun(ctx context.Context, s settings, c *systest.Cluster, dc drainCase,
 	return res, err
 }
 
-// limiterBaseline drains dc.N slots through dc.Workers limiters of 50
-// callers each (what the worker processes run), on the cluster's Redis and
-// Postgres, and returns sends per second counted at the gate.
+// limiterBaseline drains 20 s worth of slots (at most dc.N) through
+// dc.Workers limiters of 50 callers each (what the worker processes run), on
+// the cluster's Redis and Postgres, and returns sends per second counted at
+// the gate.
 func limiterBaseline(ctx context.Context, c *systest.Cluster, dc drainCase) (float64, error) {
+	n := int64(min(dc.N, 20*dc.Q))
 	rdb := c.Redis.Client()
 	defer rdb.Close()
 	var mu sync.Mutex
@@ -179,7 +181,7 @@ func limiterBaseline(ctx context.Context, c *systest.Cluster, dc drainCase) (flo
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := next.Add(1); i <= int64(dc.N); i = next.Add(1) {
+				for i := next.Add(1); i <= n; i = next.Add(1) {
 					key := fmt.Sprintf("baseline:%d", i)
 					g, err := l.Acquire(ctx, key)
 					for err == nil && !g.Granted() {

@@ -133,6 +133,13 @@ func (c *Client) Ready(ctx context.Context) error {
 
 // check sends one check request and interprets the reply.
 func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, log zerolog.Logger) result {
+	// The first pass of the send gate (waiting for the limiter's slot) comes
+	// before the bank's timeout starts: that wait is ours, not the bank's.
+	var gated time.Duration
+	if held := passGate(ctx, &gated); held != nil {
+		log.Debug().Err(held).Msg("bank check held back by the send gate")
+		return result{label: "held", err: held, gated: gated}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.CheckURL, bytes.NewReader(p.body))
@@ -146,6 +153,7 @@ func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, 
 	t0 := time.Now()
 	res := c.roundTrip(req, p)
 	elapsed := time.Since(t0) - res.gated
+	res.gated += gated
 	if HeldBack(res.err) {
 		// Our own limiter kept it back: nothing about the bank to count.
 		log.Debug().Err(res.err).Msg("bank check held back by the send gate")
@@ -170,7 +178,8 @@ func (c *Client) check(ctx context.Context, tok *oauth2.Token, p preparedQuery, 
 }
 
 // SendGate is called right before each attempt to send a check (a
-// connection retry is another attempt); an error means "do not send". The
+// connection retry is another attempt; the first pass is before the bank's
+// timeout starts); an error means "do not send". The
 // worker passes its limiter's gate, so the bank's global window is counted
 // from when requests really leave, not from when the limiter was asked.
 type SendGate func(ctx context.Context) error
@@ -219,8 +228,10 @@ func (c *Client) roundTrip(req *http.Request, p preparedQuery) (res result) {
 		}}
 		attempt := req.Clone(httptrace.WithClientTrace(req.Context(), trace))
 		attempt.Body = io.NopCloser(bytes.NewReader(p.body))
-		if held := passGate(req.Context(), &gated); held != nil {
-			return result{label: "held", err: held, gated: gated}
+		if i > 0 { // check passed the gate before the first attempt
+			if held := passGate(req.Context(), &gated); held != nil {
+				return result{label: "held", err: held, gated: gated}
+			}
 		}
 		resp, err = c.http.Do(attempt)
 		if err == nil || wrote.Load() || i >= len(c.cfg.ConnectRetries) || req.Context().Err() != nil {

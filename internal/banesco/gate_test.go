@@ -15,6 +15,9 @@ import (
 // its wait is not the bank's latency, and a refusal sends nothing.
 func TestSendGate(t *testing.T) {
 	t.Parallel()
+	// The gate waits 2 s, as long as the client's timeout here: the wait for
+	// a slot is ours, so it neither runs down the bank's timeout nor counts
+	// as the bank's latency.
 	t.Run("passed before the send, its wait not counted as latency", func(t *testing.T) {
 		t.Parallel()
 		bank := newFakeBank(t)

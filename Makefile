@@ -71,7 +71,8 @@ bench-quick: services ## a small version of make bench
 	$(GO) run ./cmd/loadgen -quick
 
 # MUTATION_PKGS=all adds internal/transaction and internal/verify (hours on 2 cores);
-# MUTATION_RUN, MUTATION_SKIP, MUTATION_DRY_RUN=1, MUTATION_WORKERS, MUTATION_TIMEOUT_COEF: see the script.
+# MUTATION_RUN, MUTATION_SKIP, MUTATION_DRY_RUN=1, MUTATION_WORKERS, MUTATION_TIMEOUT_COEF: see the script;
+# MUTATION_PKGS=none only rewrites report.md from the results in the folder.
 mutation: services ## mutation score (gremlins) of banesco, auth; MUTATION_PKGS=all adds transaction, verify
 	@MUTATION_PKGS="$(MUTATION_PKGS)" MUTATION_RUN="$(MUTATION_RUN)" MUTATION_SKIP="$(MUTATION_SKIP)" MUTATION_DRY_RUN="$(MUTATION_DRY_RUN)" \
 	  MUTATION_WORKERS="$(MUTATION_WORKERS)" MUTATION_TIMEOUT_COEF="$(MUTATION_TIMEOUT_COEF)" MUTATION_OUT="$(MUTATION_OUT)" \

@@ -58,6 +58,8 @@ ALL_PKGS="internal/banesco internal/auth internal/transaction internal/verify"
 
 pkgs=${MUTATION_PKGS:-internal/banesco internal/auth}
 [ "$pkgs" = all ] && pkgs=$ALL_PKGS
+# MUTATION_PKGS=none only rewrites report.md from the results already in the folder.
+[ "$pkgs" = none ] && pkgs=""
 run_re=${MUTATION_RUN:-}
 skip_re=${MUTATION_SKIP:-}
 dry=${MUTATION_DRY_RUN:-}

@@ -146,12 +146,8 @@ func drainRun(ctx context.Context, s settings, c *systest.Cluster, dc drainCase,
 	if err != nil {
 		return res, err
 	}
-	if len(arrivals) > 1 {
-		first, last := arrivals[0].At, arrivals[0].At
-		for _, a := range arrivals {
-			first, last = minTime(first, a.At), maxTime(last, a.At)
-		}
-		res.arrivalRate = float64(len(arrivals)-1) / last.Sub(first).Seconds()
+	if len(arrivals) > 1 { // the sandbox's log is in arrival order
+		res.arrivalRate = float64(len(arrivals)-1) / arrivals[len(arrivals)-1].At.Sub(arrivals[0].At).Seconds()
 	}
 	res.gaps, err = slotGaps(ctx, c, arrivals)
 	return res, err
@@ -269,18 +265,4 @@ func tail6(ref string) string {
 		return ref[len(ref)-6:]
 	}
 	return ref
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

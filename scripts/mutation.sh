@@ -31,7 +31,7 @@
 #                          and TestOnePaymentConfirmsOneTransaction) skipping those two was not
 #                          enough (a mutant still took 1.5-3 min, 2 at a time); the handler's
 #                          and the limiter's own tests are (~2 mutants a minute):
-#                          MUTATION_RUN='^Test(BankReplies|NotFoundYetWaitsInTheRetryList|DeadlinePassedIsUnknown|CredentialsRejected|Limiter.*|ReferencesSharingATailShareTheLimit|ConcurrentGrantsForOneReference|Sweeper.*|RetryDelayNeverCutsAWaitShort|PostgresDownIsARetriedFailure|RedisDownIsNotAGrant|DuplicateDeliveryRecordsOnce)$'
+#                          MUTATION_RUN='^Test(BankReplies|NotFoundYetIsScheduled|DeadlinePassedIsUnknown|CredentialsRejected|Limiter.*|ReferencesSharingATailShareTheLimit|ConcurrentGrantsForOneReference|Sweeper.*|RetryDelayNeverCutsAWaitShort|PostgresDownIsARetriedFailure|RedisDownIsNotAGrant|DuplicateDeliveryRecordsOnce)$'
 #   MUTATION_DRY_RUN=1     list the mutants and whether a test reaches them, without
 #                          testing any (this still runs each package's tests once, for
 #                          coverage; with MUTATION_RUN='^$' it runs none and lists every

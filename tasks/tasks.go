@@ -6,6 +6,7 @@ package tasks
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -51,11 +52,26 @@ var VerifyQueues = []string{QueueVerifyNow, QueueVerify}
 type VerifyPayload struct {
 	TransactionID string `json:"transaction_id"` // our UUID, not the client's id
 	RequestID     string `json:"request_id,omitempty"`
+	// Seq numbers the tasks of one transaction: a check that has to wait
+	// (not found yet, a bank limit, an outage) ends and hands over to a
+	// successor numbered Seq+1, due when the wait ends. 0 is the first task.
+	Seq int `json:"seq,omitempty"`
+	// After says why a successor waits ("not found at the bank yet after 2
+	// check(s)"), for operators reading Asynqmon's Scheduled list. Never
+	// customer data.
+	After string `json:"after,omitempty"`
 }
 
-// VerifyTaskID is the task id of a transaction's check: one task per transaction
-// at a time, so enqueuing twice is harmless (asynq.ErrTaskIDConflict).
-func VerifyTaskID(transactionID string) string { return "verify:" + transactionID }
+// VerifyTaskID is the task id of a transaction's check number seq. One task per
+// transaction at a time: the first is verify:<uuid>, its successors
+// verify:<uuid>:<seq>, so enqueuing one twice is harmless
+// (asynq.ErrTaskIDConflict) and two runs of one task hand over to one successor.
+func VerifyTaskID(transactionID string, seq int) string {
+	if seq == 0 {
+		return "verify:" + transactionID
+	}
+	return "verify:" + transactionID + ":" + strconv.Itoa(seq)
+}
 
 // verifyMaxRetry is effectively unlimited: a verify task must never be archived
 // by exhaustion (an archived id blocks the transaction forever); the transaction's
@@ -69,7 +85,7 @@ func NewVerifyTask(p VerifyPayload, queue string, processAt time.Time) (*asynq.T
 		return nil, fmt.Errorf("encode verify payload: %w", err)
 	}
 	return asynq.NewTask(TypeVerify, b,
-		asynq.TaskID(VerifyTaskID(p.TransactionID)),
+		asynq.TaskID(VerifyTaskID(p.TransactionID, p.Seq)),
 		asynq.Queue(queue),
 		asynq.ProcessAt(processAt),
 		asynq.MaxRetry(verifyMaxRetry),
@@ -85,6 +101,9 @@ func ParseVerify(t *asynq.Task) (VerifyPayload, error) {
 	}
 	if p.TransactionID == "" {
 		return p, fmt.Errorf("decode verify payload: no transaction_id")
+	}
+	if p.Seq < 0 {
+		return p, fmt.Errorf("decode verify payload: negative seq")
 	}
 	return p, nil
 }

@@ -145,7 +145,7 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 	qc := asynq.NewClientFromRedisClient(rdb)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	scheduler := queue.NewScheduler(qc, inspector, limiter.PerTransactionSpacing())
-	handler := verify.NewHandler(store, bank, limiter, verify.Policy{Schedule: cfg.VerifySchedule, ScheduleByBank: cfg.VerifyScheduleByBank,
+	handler := verify.NewHandler(store, bank, limiter, scheduler, verify.Policy{Schedule: cfg.VerifySchedule, ScheduleByBank: cfg.VerifyScheduleByBank,
 		OutageBackoff: cfg.VerifyOutageBackoff, RangeTooWideReviewAfter: cfg.VerifyRangeTooWideReviewAfter}, vm, log)
 	sweeper := verify.NewSweeper(store, scheduler, qc, cfg.SweepInterval, vm, log)
 

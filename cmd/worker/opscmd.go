@@ -17,7 +17,6 @@ import (
 	"github.com/banesco-verifier/verifier/internal/config"
 	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/tasks"
 )
 
 const opsUsage = `usage: worker ops <command>
@@ -102,7 +101,7 @@ func (o *opsTool) stuck(ctx context.Context, grace time.Duration, limit int) err
 	for _, r := range rows {
 		task := "-"
 		if r.Status == transaction.StatusInProgress {
-			task = o.taskSummary(r.ID)
+			task = o.taskSummary(transaction.TaskRef{ID: r.ID, Seq: r.TaskSeq})
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Status, r.TransactionID, r.ID, r.Attempts,
 			fmtTime(r.NextCheckAt), fmtTime(&r.DeadlineAt), task, r.Reason)
@@ -121,23 +120,8 @@ func fmtTime(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// taskInfo finds the transaction's verify task in any verify queue (nil: none).
-func (o *opsTool) taskInfo(id string) (*asynq.TaskInfo, error) {
-	for _, q := range tasks.VerifyQueues {
-		info, err := o.inspector.GetTaskInfo(q, tasks.VerifyTaskID(id))
-		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("inspect task of %s: %w", id, err)
-		}
-		return info, nil
-	}
-	return nil, nil
-}
-
-func (o *opsTool) taskSummary(id string) string {
-	info, err := o.taskInfo(id)
+func (o *opsTool) taskSummary(ref transaction.TaskRef) string {
+	info, err := o.scheduler.Task(ref)
 	switch {
 	case err != nil:
 		return "error: " + err.Error()
@@ -183,7 +167,7 @@ func (o *opsTool) requeue(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "%s: check queued for %s (%s)\n", t.TransactionID, at.UTC().Format(time.RFC3339), o.taskSummary(t.ID))
+	fmt.Fprintf(o.out, "%s: check queued for %s (%s)\n", t.TransactionID, at.UTC().Format(time.RFC3339), o.taskSummary(t.Task()))
 	return nil
 }
 
@@ -219,14 +203,14 @@ func (o *opsTool) show(ctx context.Context, id string) error {
 		{"transaction_id", t.TransactionID}, {"id", t.ID}, {"status", string(t.Status)}, {"status_reason", reason},
 		{"bank", t.Bank}, {"transaction_type", t.TransactionType}, {"attempts", fmt.Sprint(t.Attempts)},
 		{"created_at", fmtTime(&t.CreatedAt)}, {"last_checked_at", fmtTime(last)}, {"next_check_at", fmtTime(next)},
-		{"deadline_at", fmtTime(&t.DeadlineAt)}, {"task", o.taskSummary(t.ID)},
+		{"deadline_at", fmtTime(&t.DeadlineAt)}, {"task", o.taskSummary(t.Task())},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if info, err := o.taskInfo(t.ID); err == nil && info != nil {
+	if info, err := o.scheduler.Task(t.Task()); err == nil && info != nil {
 		fmt.Fprintf(o.out, "task: queue=%s state=%s retried=%d next_process_at=%s last_failed_at=%s\n", info.Queue, info.State,
 			info.Retried, fmtOptTime(info.NextProcessAt), fmtOptTime(info.LastFailedAt))
 		if info.LastErr != "" {

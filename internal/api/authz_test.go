@@ -392,12 +392,13 @@ func (e *authzEnv) snapshot(t *testing.T, path string) authzState {
 	if txID != "" {
 		var found []string
 		for _, q := range tasks.VerifyQueues {
-			info, err := e.insp.GetTaskInfo(q, tasks.VerifyTaskID(txID))
+			// No worker runs here: the transaction's task is its first (seq 0).
+			info, err := e.insp.GetTaskInfo(q, tasks.VerifyTaskID(txID, 0))
 			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 				continue
 			}
 			if err != nil {
-				t.Fatalf("snapshot task %s: %v", tasks.VerifyTaskID(txID), err)
+				t.Fatalf("snapshot task %s: %v", tasks.VerifyTaskID(txID, 0), err)
 			}
 			// The inspector reports a pending task's NextProcessAt as the time
 			// of the call; only a scheduled or retried task has one stored.

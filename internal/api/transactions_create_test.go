@@ -166,7 +166,7 @@ func TestTransactionCreate(t *testing.T) {
 	// The check is queued: one task, ids only.
 	info := e.task(t, tasks.QueueVerify, v.ID)
 	if info == nil {
-		t.Fatalf("no task %s in queue %s", tasks.VerifyTaskID(v.ID), tasks.QueueVerify)
+		t.Fatalf("no task %s in queue %s", tasks.VerifyTaskID(v.ID, 0), tasks.QueueVerify)
 	}
 	if info.ID != "verify:"+v.ID || info.Type != tasks.TypeVerify || info.Queue != "verify" {
 		t.Errorf("task = id %q type %q queue %q", info.ID, info.Type, info.Queue)
@@ -465,7 +465,7 @@ func TestTransactionCreateWhenEnqueueFails(t *testing.T) {
 		t.Errorf("stored = %+v, want IN_PROGRESS with next_check_at", got)
 	}
 	ids, err := e.store.Overdue(context.Background(), time.Now().Add(time.Second), "00000000-0000-0000-0000-000000000000", 10)
-	if err != nil || !slices.Equal(ids, []string{v.ID}) {
+	if err != nil || !slices.Equal(ids, []transaction.TaskRef{{ID: v.ID}}) {
 		t.Errorf("overdue = %v (%v), want the transaction for the sweeper", ids, err)
 	}
 	if !strings.Contains(e.logs.String(), "enqueue failed") {

@@ -327,10 +327,11 @@ func (e *txEnv) get(t *testing.T, a txAccount, clientID string) txView {
 	return v
 }
 
-// task returns the transaction's verify task in queue, or nil when there is none.
+// task returns the transaction's verify task in queue, or nil when there is
+// none. No worker runs in these tests, so it is always the first (seq 0).
 func (e *txEnv) task(t *testing.T, queue, id string) *asynq.TaskInfo {
 	t.Helper()
-	info, err := e.insp.GetTaskInfo(queue, tasks.VerifyTaskID(id))
+	info, err := e.insp.GetTaskInfo(queue, tasks.VerifyTaskID(id, 0))
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return nil
 	}

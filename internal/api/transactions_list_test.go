@@ -214,6 +214,6 @@ func (f *failingChecks) CheckNow(context.Context, transaction.Transaction, strin
 	return time.Time{}, errors.New("check now: redis: connection refused")
 }
 
-func (f *failingChecks) Cancel(context.Context, string) error {
+func (f *failingChecks) Cancel(context.Context, transaction.TaskRef) error {
 	return errors.New("cancel: redis: connection refused")
 }

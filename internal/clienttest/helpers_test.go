@@ -68,7 +68,7 @@ func setup(t *testing.T, o options) *env {
 		if err != nil {
 			t.Fatalf("bank client: %v", err)
 		}
-		handler := verify.NewHandler(e.store, bank, limiter, verify.Policy{Schedule: []time.Duration{time.Second}}, nil, log)
+		handler := verify.NewHandler(e.store, bank, limiter, sched, verify.Policy{Schedule: []time.Duration{time.Second}}, nil, log)
 		sweeper := verify.NewSweeper(e.store, sched, qc, time.Minute, nil, log)
 		srv := verify.NewServer(rdb, verify.ServerOptions{Concurrency: 2, PollInterval: 100 * time.Millisecond,
 			ShutdownTimeout: 5 * time.Second, Logger: log})

@@ -32,13 +32,24 @@ func NewScheduler(client *asynq.Client, inspector *asynq.Inspector, spacing time
 // Enqueue schedules the routine check of a transaction at `at` (implements
 // transaction.Checks). A live task for it already is not an error.
 func (s *Scheduler) Enqueue(ctx context.Context, id, requestID string, at time.Time) error {
-	_, err := s.enqueue(ctx, id, requestID, tasks.QueueVerify, at)
+	_, err := s.enqueue(ctx, tasks.VerifyPayload{TransactionID: id, RequestID: requestID}, tasks.QueueVerify, at)
+	return err
+}
+
+// Successor enqueues the task that makes a transaction's next check, numbered
+// p.Seq, due at `at`, in the routine queue (so a check someone asked for
+// returns to it afterwards). The caller has recorded p.Seq in Postgres first
+// (transaction.Store.Defer, RecordCheck): a crash between the two leaves a
+// chain that the sweeper, or a re-run of the old task, completes. A successor
+// that already exists is not an error: two runs of one task hand over to one.
+func (s *Scheduler) Successor(ctx context.Context, p tasks.VerifyPayload, at time.Time) error {
+	_, err := s.enqueue(ctx, p, tasks.QueueVerify, at)
 	return err
 }
 
 // enqueue reports whether a new task was created.
-func (s *Scheduler) enqueue(ctx context.Context, id, requestID, queue string, at time.Time) (bool, error) {
-	task, err := tasks.NewVerifyTask(tasks.VerifyPayload{TransactionID: id, RequestID: requestID}, queue, at)
+func (s *Scheduler) enqueue(ctx context.Context, p tasks.VerifyPayload, queue string, at time.Time) (bool, error) {
+	task, err := tasks.NewVerifyTask(p, queue, wholeSecondAfter(s.now(), at))
 	if err != nil {
 		return false, err
 	}
@@ -47,24 +58,36 @@ func (s *Scheduler) enqueue(ctx context.Context, id, requestID, queue string, at
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("enqueue check of %s: %w", id, err)
+		return false, fmt.Errorf("enqueue check of %s: %w", p.TransactionID, err)
 	}
 	return true, nil
 }
 
-// state returns the queue and state of the transaction's task, or "" when none.
-func (s *Scheduler) state(id string) (queue string, state asynq.TaskState, err error) {
+// wholeSecondAfter rounds a future time up to a whole second. Asynq keeps a
+// scheduled task's due time in whole seconds, rounded down, and moves it as
+// soon as that second starts: unrounded, a check could run up to 1 s before
+// the bank's Retry-After has passed (the same rounding as RetryDelay's).
+func wholeSecondAfter(now, at time.Time) time.Time {
+	if !at.After(now) {
+		return at
+	}
+	return now.Add(notBefore(now, at.Sub(now)))
+}
+
+// Task returns the verify task numbered ref.Seq of a transaction, in whichever
+// verify queue it is, or nil when there is none.
+func (s *Scheduler) Task(ref transaction.TaskRef) (*asynq.TaskInfo, error) {
 	for _, q := range tasks.VerifyQueues {
-		info, err := s.inspector.GetTaskInfo(q, tasks.VerifyTaskID(id))
+		info, err := s.inspector.GetTaskInfo(q, tasks.VerifyTaskID(ref.ID, ref.Seq))
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
 		}
 		if err != nil {
-			return "", 0, fmt.Errorf("inspect check of %s: %w", id, err)
+			return nil, fmt.Errorf("inspect check of %s: %w", ref.ID, err)
 		}
-		return q, info.State, nil
+		return info, nil
 	}
-	return "", 0, nil
+	return nil, nil
 }
 
 // CheckNow moves the pending check to the earliest time the per-transaction limit
@@ -76,19 +99,23 @@ func (s *Scheduler) CheckNow(ctx context.Context, t transaction.Transaction, req
 	if t.LastCheckedAt.Valid && t.LastCheckedAt.Time.Add(s.spacing).After(at) {
 		at = t.LastCheckedAt.Time.Add(s.spacing)
 	}
-	queue, state, err := s.state(t.ID)
+	ref := t.Task()
+	info, err := s.Task(ref)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if state == asynq.TaskStateActive {
+	if info != nil && info.State == asynq.TaskStateActive {
 		return now, nil
 	}
-	if queue != "" {
-		if err := s.inspector.DeleteTask(queue, tasks.VerifyTaskID(t.ID)); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+	if info != nil {
+		if err := s.inspector.DeleteTask(info.Queue, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			return time.Time{}, fmt.Errorf("move check of %s: %w", t.ID, err)
 		}
 	}
-	if _, err := s.enqueue(ctx, t.ID, requestID, tasks.QueueVerifyNow, at); err != nil {
+	// The same number in the on-demand queue: the task it replaces is gone,
+	// and its successor goes back to the routine queue.
+	p := tasks.VerifyPayload{TransactionID: t.ID, RequestID: requestID, Seq: ref.Seq, After: "a check was asked for"}
+	if _, err := s.enqueue(ctx, p, tasks.QueueVerifyNow, at); err != nil {
 		return time.Time{}, err
 	}
 	return at, nil
@@ -96,38 +123,43 @@ func (s *Scheduler) CheckNow(ctx context.Context, t transaction.Transaction, req
 
 // Cancel removes the transaction's pending check (implements transaction.Checks).
 // A running check finishes and then finds the transaction no longer checkable.
-func (s *Scheduler) Cancel(ctx context.Context, id string) error {
-	for _, q := range tasks.VerifyQueues {
-		err := s.inspector.DeleteTask(q, tasks.VerifyTaskID(id))
-		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			// Deleting an active task fails; it will stop by itself.
-			if _, state, serr := s.state(id); serr == nil && state == asynq.TaskStateActive {
+// The successor of the task Postgres named is removed too: the check running
+// while the transaction was read may have handed over to it.
+func (s *Scheduler) Cancel(ctx context.Context, ref transaction.TaskRef) error {
+	for seq := ref.Seq; seq <= ref.Seq+1; seq++ {
+		for _, q := range tasks.VerifyQueues {
+			err := s.inspector.DeleteTask(q, tasks.VerifyTaskID(ref.ID, seq))
+			if err == nil || errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 				continue
 			}
-			return fmt.Errorf("cancel check of %s: %w", id, err)
+			// Deleting an active task fails; it will stop by itself.
+			if info, ierr := s.inspector.GetTaskInfo(q, tasks.VerifyTaskID(ref.ID, seq)); ierr == nil && info.State == asynq.TaskStateActive {
+				continue
+			}
+			return fmt.Errorf("cancel check of %s: %w", ref.ID, err)
 		}
 	}
 	return nil
 }
 
-// Ensure makes sure a transaction whose check is overdue has a live task: it
-// creates one when none exists in any verify queue, and replaces an archived one
-// (an archived id would block the transaction forever). It reports whether it
-// had to repair anything.
-func (s *Scheduler) Ensure(ctx context.Context, id string) (bool, error) {
-	queue, state, err := s.state(id)
+// Ensure makes sure a transaction that should have a live task (numbered
+// ref.Seq) has one: it creates it, due at `at`, when none exists in any verify
+// queue, and replaces an archived one (an archived id would block the
+// transaction forever). It reports whether it had to repair anything.
+func (s *Scheduler) Ensure(ctx context.Context, ref transaction.TaskRef, at time.Time) (bool, error) {
+	info, err := s.Task(ref)
 	if err != nil {
 		return false, err
 	}
-	if queue != "" && state != asynq.TaskStateArchived && state != asynq.TaskStateCompleted {
+	if info != nil && info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
 		return false, nil
 	}
-	if queue != "" {
-		if err := s.inspector.DeleteTask(queue, tasks.VerifyTaskID(id)); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return false, fmt.Errorf("drop archived check of %s: %w", id, err)
+	if info != nil {
+		if err := s.inspector.DeleteTask(info.Queue, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return false, fmt.Errorf("drop archived check of %s: %w", ref.ID, err)
 		}
 	}
-	return s.enqueue(ctx, id, "sweeper", tasks.QueueVerify, s.now())
+	return s.enqueue(ctx, tasks.VerifyPayload{TransactionID: ref.ID, RequestID: "sweeper", Seq: ref.Seq, After: "repaired"}, tasks.QueueVerify, at)
 }
 
 // perTransactionMargin widens the per-reference spacing: the bank measures at
@@ -143,7 +175,7 @@ func Spacing(perMinute int) time.Duration {
 
 // Overdue is what RepairOverdue reads (transaction.Store).
 type Overdue interface {
-	Overdue(ctx context.Context, before time.Time, afterID string, limit int) ([]string, error)
+	Overdue(ctx context.Context, before time.Time, afterID string, limit int) ([]transaction.TaskRef, error)
 }
 
 // Repair is what one RepairOverdue did.
@@ -163,24 +195,24 @@ func (s *Scheduler) RepairOverdue(ctx context.Context, store Overdue, before tim
 	var r Repair
 	after := "00000000-0000-0000-0000-000000000000"
 	for max == 0 || r.Seen < max {
-		ids, err := store.Overdue(ctx, before, after, repairBatch)
+		refs, err := store.Overdue(ctx, before, after, repairBatch)
 		if err != nil {
 			return r, err
 		}
-		for _, id := range ids {
-			fixed, err := s.Ensure(ctx, id)
+		for _, ref := range refs {
+			fixed, err := s.Ensure(ctx, ref, s.now())
 			if err != nil {
-				return r, fmt.Errorf("repair %s: %w", id, err)
+				return r, fmt.Errorf("repair %s: %w", ref.ID, err)
 			}
 			if fixed {
 				r.Repaired++
 			}
 		}
-		r.Seen += len(ids)
-		if len(ids) < repairBatch {
+		r.Seen += len(refs)
+		if len(refs) < repairBatch {
 			break
 		}
-		after = ids[len(ids)-1]
+		after = refs[len(refs)-1].ID
 	}
 	return r, nil
 }

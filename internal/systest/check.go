@@ -16,6 +16,7 @@ import (
 	"github.com/banesco-verifier/verifier/client"
 	"github.com/banesco-verifier/verifier/internal/banesco"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/transaction"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -143,17 +144,18 @@ func (c *Cluster) Inspect(ctx context.Context) (Report, error) {
 		WHERE old_status IS DISTINCT FROM new_status GROUP BY 1, 2, 3 HAVING count(*) > 1) d`); err != nil {
 		return r, err
 	}
-	var ids []string
-	if err := c.DB.SelectContext(ctx, &ids, `SELECT id FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL`); err != nil {
+	// Every IN_PROGRESS transaction has the task Postgres names (task_seq) live.
+	var refs []transaction.TaskRef
+	if err := c.DB.SelectContext(ctx, &refs, `SELECT id, task_seq FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL`); err != nil {
 		return r, err
 	}
 	rdb := c.Redis.Client()
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	for _, id := range ids {
+	for _, ref := range refs {
 		live := false
 		for _, q := range tasks.VerifyQueues {
-			info, err := insp.GetTaskInfo(q, tasks.VerifyTaskID(id))
+			info, err := insp.GetTaskInfo(q, tasks.VerifyTaskID(ref.ID, ref.Seq))
 			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 				continue
 			}

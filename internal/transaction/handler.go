@@ -22,7 +22,7 @@ type Checks interface {
 	// allow and returns that time.
 	CheckNow(ctx context.Context, t Transaction, requestID string) (time.Time, error)
 	// Cancel removes the pending check, if any.
-	Cancel(ctx context.Context, id string) error
+	Cancel(ctx context.Context, ref TaskRef) error
 }
 
 // Handler serves the Transactions routes.
@@ -234,7 +234,7 @@ func (h *Handler) Patch(c *fiber.Ctx) error {
 		return mapErr(err)
 	}
 	if old == StatusInProgress {
-		if err := h.checks.Cancel(ctx, t.ID); err != nil {
+		if err := h.checks.Cancel(ctx, t.Task()); err != nil {
 			// The worker skips transactions that are no longer IN_PROGRESS, so a
 			// leftover task is harmless.
 			h.log.Warn().Err(err).Str("transaction", t.ID).Msg("remove pending check")
@@ -257,7 +257,7 @@ func (h *Handler) Delete(c *fiber.Ctx) error {
 	if err := h.store.SoftDelete(ctx, t.ID, auth.PrincipalOf(c).UserID); err != nil {
 		return mapErr(err)
 	}
-	if err := h.checks.Cancel(ctx, t.ID); err != nil {
+	if err := h.checks.Cancel(ctx, t.Task()); err != nil {
 		h.log.Warn().Err(err).Str("transaction", t.ID).Msg("remove pending check")
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -72,6 +72,9 @@ type Transaction struct {
 	// bank; RangeTooWide the 70005 answers in a row.
 	BankFailures int `db:"bank_failures"`
 	RangeTooWide int `db:"range_too_wide"`
+	// TaskSeq numbers the live verify task (tasks.VerifyTaskID): a check that
+	// waits hands over to a successor with the next number.
+	TaskSeq int `db:"task_seq"`
 }
 
 // Customer is the payer as the client app gave it (normalised).

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -466,10 +467,15 @@ func TestMutantsOverdueAndDeferrals(t *testing.T) {
 	if err := e.store.SetNextCheck(ctx, a.ID, past); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Defer(ctx, b.ID, past, true); err != nil {
+	if err := e.store.Defer(ctx, b.ID, 3, past, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Defer(ctx, c.ID, time.Now().Add(time.Hour), false); err != nil {
+	if err := e.store.Defer(ctx, c.ID, 1, time.Now().Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	// A late writer (a duplicate run of an older task) never moves the task
+	// number back: the sweeper would look for a task that already ran.
+	if err := e.store.Defer(ctx, b.ID, 2, past, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.SetNextCheck(ctx, canceled.ID, past); err != nil {
@@ -483,24 +489,24 @@ func TestMutantsOverdueAndDeferrals(t *testing.T) {
 	if err := e.store.SetNextCheck(ctx, canceled.ID, past); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.byID(t, b.ID); got.BankFailures != 1 || got.Attempts != 0 || !got.NextCheckAt.Time.Equal(past) {
-		t.Errorf("deferred after a failure: bank_failures %d attempts %d next %v", got.BankFailures, got.Attempts, got.NextCheckAt.Time)
+	if got := e.byID(t, b.ID); got.BankFailures != 1 || got.Attempts != 0 || !got.NextCheckAt.Time.Equal(past) || got.TaskSeq != 3 {
+		t.Errorf("deferred after a failure: bank_failures %d attempts %d next %v task_seq %d (want 3)", got.BankFailures, got.Attempts, got.NextCheckAt.Time, got.TaskSeq)
 	}
-	if got := e.byID(t, c.ID); got.BankFailures != 0 {
-		t.Errorf("deferred without a failure: bank_failures %d", got.BankFailures)
+	if got := e.byID(t, c.ID); got.BankFailures != 0 || got.TaskSeq != 1 {
+		t.Errorf("deferred without a failure: bank_failures %d task_seq %d (want 1)", got.BankFailures, got.TaskSeq)
 	}
 	if got := e.byID(t, canceled.ID); got.NextCheckAt.Valid {
 		t.Errorf("CANCELED got a next check at %v", got.NextCheckAt.Time)
 	}
 
-	want := []string{a.ID, b.ID}
-	slices.Sort(want)
+	want := []transaction.TaskRef{{ID: a.ID}, {ID: b.ID, Seq: 3}}
+	slices.SortFunc(want, func(x, y transaction.TaskRef) int { return strings.Compare(x.ID, y.ID) })
 	ids, err := e.store.Overdue(ctx, time.Now(), "00000000-0000-0000-0000-000000000000", 10)
 	if err != nil || !slices.Equal(ids, want) {
 		t.Fatalf("overdue: %v %v, want %v", ids, err, want)
 	}
-	if ids, err := e.store.Overdue(ctx, time.Now(), want[0], 10); err != nil || !slices.Equal(ids, want[1:]) {
-		t.Errorf("overdue after %s: %v %v, want %v", want[0], ids, err, want[1:])
+	if ids, err := e.store.Overdue(ctx, time.Now(), want[0].ID, 10); err != nil || !slices.Equal(ids, want[1:]) {
+		t.Errorf("overdue after %s: %v %v, want %v", want[0].ID, ids, err, want[1:])
 	}
 	if ids, err := e.store.Overdue(ctx, time.Now(), "00000000-0000-0000-0000-000000000000", 1); err != nil || !slices.Equal(ids, want[:1]) {
 		t.Errorf("overdue, limit 1: %v %v, want %v", ids, err, want[:1])
@@ -515,7 +521,7 @@ type fakeChecks struct {
 }
 
 func (f *fakeChecks) Enqueue(context.Context, string, string, time.Time) error { return nil }
-func (f *fakeChecks) Cancel(context.Context, string) error                     { return nil }
+func (f *fakeChecks) Cancel(context.Context, transaction.TaskRef) error        { return nil }
 func (f *fakeChecks) CheckNow(context.Context, transaction.Transaction, string) (time.Time, error) {
 	f.n++
 	return f.at, f.err

@@ -41,7 +41,7 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 const columns = `id, transaction_id, user_id, status, bank, transaction_type, reference, amount,
 	payer_bank_code, paid_on, customer_full_name, customer_phone, customer_national_id, customer_concept,
 	request_hash, attempts, last_checked_at, next_check_at, deadline_at, status_reason, bank_payload,
-	created_at, updated_at, deleted_at, bank_failures, range_too_wide`
+	created_at, updated_at, deleted_at, bank_failures, range_too_wide, task_seq`
 
 // EventInput is an event to append.
 type EventInput struct {

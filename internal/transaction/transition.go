@@ -37,6 +37,9 @@ type Check struct {
 	NewStatus     Status     // IN_PROGRESS when nothing changes
 	Reason        string     // status_reason when the status changes (or the check's outcome)
 	NextCheckAt   *time.Time // when the next check is due (nil for final statuses)
+	// TaskSeq is the sequence number of the task that will make that next
+	// check (the checking task's + 1); task_seq never goes back.
+	TaskSeq       int
 	BankPayload   json.RawMessage
 	Metadata      map[string]any // bank status code, latency, attempt…
 	CountsAttempt bool           // false for checks the bank refused to answer (429), or did not answer
@@ -120,9 +123,10 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 			next_check_at = $4, status = $5, status_reason = COALESCE($6, status_reason),
 			bank_payload = COALESCE($7, bank_payload), updated_at = $3,
 			bank_failures = CASE WHEN $8 THEN bank_failures + 1 ELSE 0 END,
-			range_too_wide = CASE WHEN $9 THEN range_too_wide + 1 ELSE 0 END
+			range_too_wide = CASE WHEN $9 THEN range_too_wide + 1 ELSE 0 END,
+			task_seq = GREATEST(task_seq, $10)
 		WHERE id = $1 AND status = 'IN_PROGRESS'`,
-		c.TransactionID, attempt, c.CheckedAt, c.NextCheckAt, c.NewStatus, reason, payload, c.Unanswered, c.RangeTooWide)
+		c.TransactionID, attempt, c.CheckedAt, c.NextCheckAt, c.NewStatus, reason, payload, c.Unanswered, c.RangeTooWide, c.TaskSeq)
 	if err != nil {
 		return Recorded{}, fmt.Errorf("record check: update: %w", err)
 	}
@@ -306,14 +310,16 @@ func (s *Store) SoftDelete(ctx context.Context, id, actorID string) error {
 	return nil
 }
 
-// Defer moves the next check of an IN_PROGRESS transaction to at without a
-// check having been sent (no token from the bank, the bank's maintenance
-// window): no event, no attempt. failed counts it in bank_failures, so the
-// back-off grows while the outage lasts.
-func (s *Store) Defer(ctx context.Context, id string, at time.Time, failed bool) error {
+// Defer moves the next check of an IN_PROGRESS transaction to at, to be made
+// by the task numbered seq, without a check having been sent (no token from the
+// bank, the bank's maintenance window, a bank limit's wait): no event, no
+// attempt. failed counts it in bank_failures, so the back-off grows while the
+// outage lasts.
+func (s *Store) Defer(ctx context.Context, id string, seq int, at time.Time, failed bool) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE transactions SET next_check_at = $2, updated_at = now(),
-			bank_failures = bank_failures + CASE WHEN $3 THEN 1 ELSE 0 END
-		WHERE id = $1 AND status = 'IN_PROGRESS' AND deleted_at IS NULL`, id, at, failed)
+			bank_failures = bank_failures + CASE WHEN $3 THEN 1 ELSE 0 END,
+			task_seq = GREATEST(task_seq, $4)
+		WHERE id = $1 AND status = 'IN_PROGRESS' AND deleted_at IS NULL`, id, at, failed, seq)
 	if err != nil {
 		return fmt.Errorf("defer check: %w", err)
 	}
@@ -330,11 +336,20 @@ func (s *Store) SetNextCheck(ctx context.Context, id string, at time.Time) error
 	return nil
 }
 
+// TaskRef names a transaction's live verify task: its id and sequence number.
+type TaskRef struct {
+	ID  string `db:"id"`
+	Seq int    `db:"task_seq"`
+}
+
+// Task names the transaction's live verify task as Postgres knows it.
+func (t Transaction) Task() TaskRef { return TaskRef{ID: t.ID, Seq: t.TaskSeq} }
+
 // Overdue lists live IN_PROGRESS transactions whose check was due before
 // `before`, by id after `afterID` (keyset pagination for the sweeper).
-func (s *Store) Overdue(ctx context.Context, before time.Time, afterID string, limit int) ([]string, error) {
-	ids := []string{}
-	err := s.db.SelectContext(ctx, &ids, `SELECT id FROM transactions
+func (s *Store) Overdue(ctx context.Context, before time.Time, afterID string, limit int) ([]TaskRef, error) {
+	ids := []TaskRef{}
+	err := s.db.SelectContext(ctx, &ids, `SELECT id, task_seq FROM transactions
 		WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL AND next_check_at < $1 AND id > $2
 		ORDER BY id LIMIT $3`, before, afterID, limit)
 	if err != nil {

@@ -50,19 +50,20 @@ type Stuck struct {
 	DeadlineAt    time.Time  `db:"deadline_at"`
 	UpdatedAt     time.Time  `db:"updated_at"`
 	Reason        string     `db:"status_reason"`
+	TaskSeq       int        `db:"task_seq"`
 }
 
 // stuckQuery reads each kind through its index (transactions_due_idx,
 // transactions_status_created_idx).
 const stuckQuery = `
-(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason
+(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason, task_seq
 	FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL AND next_check_at < $1
 	ORDER BY next_check_at LIMIT $2)
 UNION ALL
-(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason
+(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason, task_seq
 	FROM transactions WHERE status = 'UNKNOWN' AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2)
 UNION ALL
-(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason
+(SELECT id, transaction_id, status, attempts, next_check_at, deadline_at, updated_at, COALESCE(status_reason, '') AS status_reason, task_seq
 	FROM transactions WHERE status = 'TO_REVIEW' AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2)`
 
 // Stuck lists, up to limit of each kind, IN_PROGRESS transactions whose check

@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -12,15 +13,16 @@ import (
 )
 
 // TestVerifyNowAndCancelOverHTTP: POST …/verify brings a check scheduled an
-// hour away to the earliest moment the bank's per-transaction limit allows;
-// DELETE and PATCH CANCELED remove the pending check for good.
+// hour away to the earliest moment the bank's per-transaction limit allows, and
+// the checks after it return to the routine queue; DELETE and PATCH CANCELED
+// remove the pending check for good.
 func TestVerifyNowAndCancelOverHTTP(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{withAPI: true, schedule: []time.Duration{time.Hour}, deadline: 24 * time.Hour})
 	spacing := b.limiter.PerTransactionSpacing()
 
 	// checkedOnce creates a transaction over HTTP and waits until its first
-	// check found nothing and the next one waits an hour away in the Retry list.
+	// check found nothing and the next one is Scheduled an hour away.
 	checkedOnce := func(t *testing.T) transaction.View {
 		t.Helper()
 		v := b.postTx(t, transaction.BankMobileTransfer)
@@ -29,8 +31,8 @@ func TestVerifyNowAndCancelOverHTTP(t *testing.T) {
 			if info == nil {
 				return false, "no task"
 			}
-			return info.State == asynq.TaskStateRetry && info.Queue == tasks.QueueVerify,
-				"task " + info.Queue + " " + info.State.String()
+			return info.State == asynq.TaskStateScheduled && info.Queue == tasks.QueueVerify && time.Until(info.NextProcessAt) > 50*time.Minute,
+				"task " + info.Queue + " " + info.State.String() + " at " + info.NextProcessAt.String()
 		})
 		return v
 	}
@@ -69,12 +71,8 @@ func TestVerifyNowAndCancelOverHTTP(t *testing.T) {
 		if info.NextProcessAt.After(at.Add(time.Second)) {
 			t.Errorf("task runs at %s, want %s", info.NextProcessAt, at)
 		}
-		if retry, _ := b.inspector.ListRetryTasks(tasks.QueueVerify); len(retry) != 0 {
-			for _, r := range retry {
-				if r.ID == tasks.VerifyTaskID(v.ID) {
-					t.Errorf("the hour-away check is still in the Retry list of %s", tasks.QueueVerify)
-				}
-			}
+		if old := b.tasksOf(t, v.ID, tasks.QueueVerify, asynq.TaskStateScheduled); len(old) != 0 {
+			t.Errorf("the hour-away check is still scheduled in %s: %s", tasks.QueueVerify, old[0].ID)
 		}
 		r := b.do(t, http.MethodGet, "/api/v1/transactions/"+v.TransactionID+"/status", b.userToken, nil)
 		var st transaction.StatusView
@@ -96,6 +94,26 @@ func TestVerifyNowAndCancelOverHTTP(t *testing.T) {
 		r.decode(t, &e)
 		if r.status != http.StatusConflict || e.Error.Code != "invalid_transition" {
 			t.Errorf("POST …/verify on COMPLETED: %d %s, want 409 invalid_transition", r.status, r.body)
+		}
+	})
+
+	t.Run("verify, still not found", func(t *testing.T) {
+		t.Parallel()
+		v := checkedOnce(t)
+		at := verifyNow(t, v)
+		// The check asked for runs, finds nothing, and the next one is back
+		// in the routine queue on the schedule, not in verify_now.
+		eventually(t, time.Until(at)+15*time.Second, func() (bool, string) {
+			got := b.get(t, v.ID)
+			info := b.taskOf(t, v.ID)
+			if got.Attempts != 2 || info == nil {
+				return false, fmt.Sprintf("attempts %d, task %v", got.Attempts, info)
+			}
+			return info.Queue == tasks.QueueVerify && info.State == asynq.TaskStateScheduled && time.Until(info.NextProcessAt) > 50*time.Minute,
+				fmt.Sprintf("task %s %s %s at %s", info.ID, info.Queue, info.State, info.NextProcessAt)
+		})
+		if now := b.tasksOf(t, v.ID, tasks.QueueVerifyNow, asynq.TaskStateScheduled); len(now) != 0 {
+			t.Errorf("a check is still in %s: %s", tasks.QueueVerifyNow, now[0].ID)
 		}
 	})
 

@@ -25,6 +25,15 @@ type Bank interface {
 	Ready(ctx context.Context) error
 }
 
+// Chain is what the handler needs from the queue (queue.Scheduler): a check
+// that has to wait ends and hands over to a successor task due when the wait
+// ends, so operators see it as Scheduled and Asynq's Retry list holds only real
+// failures; and a chain that a crash broke is completed.
+type Chain interface {
+	Successor(ctx context.Context, p tasks.VerifyPayload, at time.Time) error
+	Ensure(ctx context.Context, ref transaction.TaskRef, at time.Time) (bool, error)
+}
+
 // Policy is when checks are repeated.
 type Policy struct {
 	// Schedule (VERIFY_SCHEDULE): waits after the 1st, 2nd… check that found
@@ -47,6 +56,7 @@ type Handler struct {
 	store   *transaction.Store
 	bank    Bank
 	limiter *Limiter
+	chain   Chain
 	policy  Policy
 	metrics *Metrics
 	log     zerolog.Logger
@@ -54,14 +64,14 @@ type Handler struct {
 }
 
 // NewHandler wires the verify handler.
-func NewHandler(store *transaction.Store, bank Bank, limiter *Limiter, policy Policy, metrics *Metrics, log zerolog.Logger) *Handler {
+func NewHandler(store *transaction.Store, bank Bank, limiter *Limiter, chain Chain, policy Policy, metrics *Metrics, log zerolog.Logger) *Handler {
 	if len(policy.OutageBackoff) == 0 {
 		policy.OutageBackoff = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
 	}
 	if policy.RangeTooWideReviewAfter <= 0 {
 		policy.RangeTooWideReviewAfter = 3
 	}
-	return &Handler{store: store, bank: bank, limiter: limiter, policy: policy, metrics: metrics, log: log, now: time.Now}
+	return &Handler{store: store, bank: bank, limiter: limiter, chain: chain, policy: policy, metrics: metrics, log: log, now: time.Now}
 }
 
 // Query is how a stored transaction is asked about at the bank.
@@ -82,9 +92,16 @@ func step(schedule []time.Duration, n int) time.Duration {
 	return schedule[min(max(n, 1), len(schedule))-1]
 }
 
+// wait is when a transaction's next check is due, and why.
+type wait struct {
+	at  time.Time
+	why string
+}
+
 // ProcessTask checks one transaction with the bank and records the outcome. It is
-// safe to run twice for the same task: the limiter guards the bank and the
-// guarded update records a status change once.
+// safe to run twice for the same task: the limiter guards the bank, the guarded
+// update records a status change once, and the task's number (Seq) against
+// Postgres's task_seq tells a re-run of a task that already handed over.
 func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	p, err := tasks.ParseVerify(task)
 	if err != nil {
@@ -101,13 +118,27 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if t.DeletedAt.Valid || !t.Status.Checkable() {
 		return nil // settled, canceled or deleted meanwhile: nothing to do
 	}
+	if t.TaskSeq > p.Seq {
+		// This task already handed over (Postgres names a later one): a re-run
+		// after a crash or a failed enqueue, or a duplicate. Never a second
+		// bank check; only make sure the successor exists.
+		at := h.now()
+		if t.NextCheckAt.Valid {
+			at = t.NextCheckAt.Time
+		}
+		if _, err := h.chain.Ensure(ctx, t.Task(), at); err != nil {
+			return fmt.Errorf("complete the hand-over to check %d: %w", t.TaskSeq, err)
+		}
+		return nil
+	}
+	next := p.Seq + 1 // the successor's number, written to Postgres before it is enqueued
 	if until, ok := h.bank.MaintenanceUntil(h.now()); ok {
 		// The bank's known nightly window: nothing is sent, nothing counted.
 		h.metrics.check("deferred")
-		if err := h.store.Defer(ctx, t.ID, until, false); err != nil {
+		if err := h.store.Defer(ctx, t.ID, next, until, false); err != nil {
 			return fmt.Errorf("defer check: %w", err)
 		}
-		return &WaitError{Delay: until.Sub(h.now()), Reason: "bank maintenance window until " + until.UTC().Format(time.RFC3339)}
+		return h.handOver(ctx, p, wait{until, "bank maintenance window"})
 	}
 	q := Query(t)
 	// No token, no check: asked before the limiter so that a refused token
@@ -122,7 +153,12 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 			return err
 		}
 		if !g.Granted() {
-			return &WaitError{Delay: g.Wait, Reason: fmt.Sprintf("bank limit %s: next slot in %s", g.Limit, g.Wait.Round(time.Millisecond))}
+			// Nothing was sent: the next try is a successor at the slot.
+			at := h.now().Add(g.Wait)
+			if err := h.store.Defer(ctx, t.ID, next, at, false); err != nil {
+				return fmt.Errorf("defer check: %w", err)
+			}
+			return h.handOver(ctx, p, wait{at, "bank limit " + g.Limit})
 		}
 		verdict, bankErr = h.bank.Verify(banesco.WithSendGate(ctx, g.Gate), q)
 		slot = g.Slot()
@@ -140,20 +176,20 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		// and no attempt; the check waits and resumes once a token works (the
 		// token alert tells the operator).
 		h.metrics.check("no_token")
-		next := now.Add(step(h.policy.OutageBackoff, t.BankFailures+1))
-		if err := h.store.Defer(ctx, t.ID, next, true); err != nil {
+		at := now.Add(step(h.policy.OutageBackoff, t.BankFailures+1))
+		if err := h.store.Defer(ctx, t.ID, next, at, true); err != nil {
 			return fmt.Errorf("defer check: %w", err)
 		}
-		return &WaitError{Delay: next.Sub(now), Reason: "no bank token (" + clipErr(bankErr) + "); next try at " + next.UTC().Format(time.RFC3339)}
+		return h.handOver(ctx, p, wait{at, "no bank token (" + clipErr(bankErr) + ")"})
 	}
 	attempt := t.Attempts + 1
-	c := transaction.Check{TransactionID: t.ID, CheckedAt: now, NewStatus: transaction.StatusInProgress, CountsAttempt: true,
+	c := transaction.Check{TransactionID: t.ID, CheckedAt: now, NewStatus: transaction.StatusInProgress, CountsAttempt: true, TaskSeq: next,
 		Metadata: map[string]any{"bank_status_code": verdict.StatusCode, "http_status": verdict.HTTPStatus,
 			"latency_ms": verdict.Latency.Milliseconds(), "attempt": attempt, "request_id": p.RequestID,
 			// The slot this check had in the bank's global window: the bench
 			// compares it with when the bank saw the request.
 			"slot_at": slot.UTC().Format(time.RFC3339Nano)}}
-	var retry *WaitError
+	var retry *wait
 
 	if bankErr != nil {
 		var be *banesco.Error
@@ -174,9 +210,9 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 			// The bank refused to answer: not an attempt, and never a failure.
 			h.metrics.check("rate_limited")
 			c.Metadata["outcome"] = "rate_limited"
-			next := now.Add(ra)
-			c.NextCheckAt = &next
-			retry = &WaitError{Delay: ra, Reason: "the bank asked us to wait (VRN05/429)"}
+			at := now.Add(ra)
+			c.NextCheckAt = &at
+			retry = &wait{at, "the bank asked us to wait (VRN05/429)"}
 		} else {
 			// Maintenance (CRT503, VRN04), 5xx, unreachable, unreadable: no real
 			// answer about the payment. Not an attempt, and the deadline does
@@ -247,14 +283,27 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	}
 	log.Debug().Str("outcome", fmt.Sprint(c.Metadata["outcome"])).Str("status", string(rec.Status)).Int("attempt", attempt).Msg("bank check")
 	if retry != nil {
-		return retry
+		return h.handOver(ctx, p, *retry)
+	}
+	return nil
+}
+
+// handOver enqueues the successor of task p (numbered p.Seq+1, already
+// written to Postgres), due at w.at, and ends this task: a plain success, so
+// the wait shows as Scheduled, not as a retried failure. If Redis refuses, the
+// error is a real failure: Asynq retries this task, which then finds the
+// successor named in Postgres and only enqueues it.
+func (h *Handler) handOver(ctx context.Context, p tasks.VerifyPayload, w wait) error {
+	next := tasks.VerifyPayload{TransactionID: p.TransactionID, RequestID: p.RequestID, Seq: p.Seq + 1, After: w.why}
+	if err := h.chain.Successor(ctx, next, w.at); err != nil {
+		return fmt.Errorf("hand over to check %d: %w", next.Seq, err)
 	}
 	return nil
 }
 
 // notYet schedules the next check along VERIFY_SCHEDULE after a real "not
 // found" from the bank, or gives up with UNKNOWN once the deadline has passed.
-func (h *Handler) notYet(c *transaction.Check, t transaction.Transaction, attempt int, why string) *WaitError {
+func (h *Handler) notYet(c *transaction.Check, t transaction.Transaction, attempt int, why string) *wait {
 	if !c.CheckedAt.Before(t.DeadlineAt) {
 		c.NewStatus, c.Reason = transaction.StatusUnknown, "not_found_by_deadline"
 		return nil
@@ -268,8 +317,7 @@ func (h *Handler) notYet(c *transaction.Check, t transaction.Transaction, attemp
 		next = t.DeadlineAt // one last check at the deadline
 	}
 	c.NextCheckAt = &next
-	return &WaitError{Delay: next.Sub(c.CheckedAt),
-		Reason: fmt.Sprintf("%s after %d check(s); next check at %s", why, attempt, next.UTC().Format(time.RFC3339))}
+	return &wait{next, fmt.Sprintf("%s after %d check(s)", why, attempt)}
 }
 
 // claimRequest turns the rows of a verdict into the claim the store decides on.
@@ -288,11 +336,10 @@ func claimRequest(v banesco.Verdict, noAmount bool) *transaction.ClaimRequest {
 // VERIFY_OUTAGE_BACKOFF by how many came in a row. The deadline never cuts it
 // short: a transaction whose deadline passed while the bank was down gets a
 // real answer before it can become UNKNOWN.
-func (h *Handler) outage(c *transaction.Check, t transaction.Transaction, why string) *WaitError {
+func (h *Handler) outage(c *transaction.Check, t transaction.Transaction, why string) *wait {
 	next := c.CheckedAt.Add(step(h.policy.OutageBackoff, t.BankFailures+1))
 	c.NextCheckAt = &next
-	return &WaitError{Delay: next.Sub(c.CheckedAt),
-		Reason: fmt.Sprintf("%s, %d check(s) in a row without an answer; next check at %s", why, t.BankFailures+1, next.UTC().Format(time.RFC3339))}
+	return &wait{next, fmt.Sprintf("%s, %d check(s) in a row without an answer", why, t.BankFailures+1)}
 }
 
 // clipErr is an error's text bounded for a task's error field.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -183,7 +184,7 @@ func setup(t *testing.T, o options) *bundle {
 	b.limiter = verify.NewLimiter(b.rdb, b.db.DB, o.maxRPS, o.perMinute, nil)
 	b.client = b.newBankClient(t)
 	b.scheduler = queue.NewScheduler(b.queue, b.inspector, b.limiter.PerTransactionSpacing())
-	b.handler = verify.NewHandler(b.store, b.client, b.limiter, o.policy(), nil, b.log)
+	b.handler = verify.NewHandler(b.store, b.client, b.limiter, b.scheduler, o.policy(), nil, b.log)
 	b.sweeper = verify.NewSweeper(b.store, b.scheduler, b.queue, o.sweepEvery, nil, b.log)
 
 	for range max(o.workers, 0) {
@@ -234,7 +235,7 @@ func (b *bundle) startWorker(t *testing.T) *worker {
 	qc := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { qc.Close() })
 	scheduler := queue.NewScheduler(qc, asynq.NewInspectorFromRedisClient(rdb), w.limiter.PerTransactionSpacing())
-	w.handler = verify.NewHandler(b.store, client, w.limiter, b.o.policy(), nil, b.log)
+	w.handler = verify.NewHandler(b.store, client, w.limiter, scheduler, b.o.policy(), nil, b.log)
 	w.sweeper = verify.NewSweeper(b.store, scheduler, qc, b.o.sweepEvery, nil, b.log)
 	w.srv = b.serve(t, rdb, w.handler, w.sweeper)
 	b.workers = append(b.workers, w)
@@ -407,16 +408,56 @@ func meta(t *testing.T, e transaction.Event) map[string]any {
 	return m
 }
 
-// taskOf returns the transaction's verify task, or nil when it has none.
+// taskOf returns the transaction's live verify task, the one Postgres names
+// (task_seq), or nil when it has none.
 func (b *bundle) taskOf(t *testing.T, id string) *asynq.TaskInfo {
 	t.Helper()
-	for _, q := range tasks.VerifyQueues {
-		info, err := b.inspector.GetTaskInfo(q, tasks.VerifyTaskID(id))
-		if err == nil {
-			return info
+	info, err := b.scheduler.Task(b.get(t, id).Task())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// waitsFor is why a verify task waits: the reason its predecessor handed over
+// with (tasks.VerifyPayload.After).
+func waitsFor(t *testing.T, info *asynq.TaskInfo) string {
+	t.Helper()
+	p, err := tasks.ParseVerify(asynq.NewTask(info.Type, info.Payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.After
+}
+
+// tasksOf lists every verify task of a transaction in the queue and state, by
+// id prefix (whatever its number).
+func (b *bundle) tasksOf(t *testing.T, id, queue string, state asynq.TaskState) []*asynq.TaskInfo {
+	t.Helper()
+	var list func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+	switch state {
+	case asynq.TaskStateScheduled:
+		list = b.inspector.ListScheduledTasks
+	case asynq.TaskStateRetry:
+		list = b.inspector.ListRetryTasks
+	case asynq.TaskStatePending:
+		list = b.inspector.ListPendingTasks
+	case asynq.TaskStateActive:
+		list = b.inspector.ListActiveTasks
+	default:
+		t.Fatalf("tasksOf: state %s", state)
+	}
+	all, err := list(queue, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		t.Fatal(err)
+	}
+	var out []*asynq.TaskInfo
+	for _, info := range all {
+		if info.ID == tasks.VerifyTaskID(id, 0) || strings.HasPrefix(info.ID, tasks.VerifyTaskID(id, 0)+":") {
+			out = append(out, info)
 		}
 	}
-	return nil
+	return out
 }
 
 // arrivals records when the bank saw each check, by referenceNumber: what the

@@ -280,7 +280,7 @@ func TestReferencesSharingATailShareTheLimit(t *testing.T) {
 	for ; time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		waiting = 0
 		for _, tx := range txs {
-			if info := b.taskOf(t, tx.ID); info != nil && strings.Contains(info.LastErr, "bank limit "+verify.LimitPerTransaction) {
+			if info := b.taskOf(t, tx.ID); info != nil && strings.Contains(waitsFor(t, info), "bank limit "+verify.LimitPerTransaction) {
 				waiting++
 			}
 		}

@@ -223,7 +223,7 @@ func TestDuplicateDeliveryRecordsOnce(t *testing.T) {
 		// their own Redis and their own record of sends): the guarded update
 		// in Postgres still records the change once.
 		other := verify.NewHandler(b.store, b.client, verify.NewLimiter(redistest.Start(t).Client(), pgtest.New(t).DB, 1000, 600, nil),
-			b.o.policy(), nil, b.log)
+			b.scheduler, b.o.policy(), nil, b.log)
 		tx := b.newTx(t, transaction.BankBanesco)
 		b.bank.AddPayment(payment(tx))
 		errs := twice(b.handler, other, task(tx))
@@ -247,6 +247,72 @@ func TestDuplicateDeliveryRecordsOnce(t *testing.T) {
 		}
 		assertOnce(t, tx)
 	})
+
+	// A check that found nothing hands over to a successor (Postgres first,
+	// then Redis). Delivered again, the old task never asks the bank a second
+	// time: it only makes sure the successor exists, which repairs a crash or
+	// a failed enqueue between the two writes.
+	t.Run("after handing over", func(t *testing.T) {
+		tx := b.newTx(t, transaction.BankMobileTransfer) // no payment: not found yet
+		tk := task(tx)
+		live := func(t *testing.T, want string) {
+			t.Helper()
+			s := b.tasksOf(t, tx.ID, tasks.QueueVerify, asynq.TaskStateScheduled)
+			if len(s) != 1 || s[0].ID != want {
+				t.Fatalf("%d scheduled tasks of the transaction (%v), want only %s", len(s), s, want)
+			}
+		}
+		if err := b.handler.ProcessTask(ctx, tk); err != nil {
+			t.Fatalf("first delivery: %v", err)
+		}
+		succ := tasks.VerifyTaskID(tx.ID, 1)
+		live(t, succ)
+		first := b.get(t, tx.ID)
+		if first.TaskSeq != 1 || first.Attempts != 1 || !first.NextCheckAt.Valid {
+			t.Fatalf("task_seq %d, attempts %d, next check %v after one check: want 1, 1 and a time", first.TaskSeq, first.Attempts, first.NextCheckAt)
+		}
+		if err := b.handler.ProcessTask(ctx, tk); err != nil {
+			t.Fatalf("second delivery: %v", err)
+		}
+		live(t, succ)
+		// The successor lost (Redis refused the enqueue, or the worker died
+		// after writing Postgres): the next delivery of the old task puts it back.
+		if err := b.inspector.DeleteTask(tasks.QueueVerify, succ); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.handler.ProcessTask(ctx, tk); err != nil {
+			t.Fatalf("third delivery: %v", err)
+		}
+		live(t, succ)
+		if n := len(b.arrivals.of(tail(tx))); n != 1 {
+			t.Errorf("the bank saw %d checks, want 1: a task that handed over never checks again", n)
+		}
+		got, ev := b.get(t, tx.ID), b.events(t, tx.ID)
+		if got.Attempts != 1 || len(checks(ev)) != 1 || got.Status != transaction.StatusInProgress {
+			t.Errorf("status %s, attempts %d, %d check events: want IN_PROGRESS after one recorded check", got.Status, got.Attempts, len(checks(ev)))
+		}
+		// Not even the limiter was asked (its refusal would have moved the
+		// next check to the reference's next slot).
+		if !got.NextCheckAt.Time.Equal(first.NextCheckAt.Time) || got.TaskSeq != 1 {
+			t.Errorf("next check %s, task_seq %d after the re-deliveries; want %s and 1, as the check left them",
+				got.NextCheckAt.Time, got.TaskSeq, first.NextCheckAt.Time)
+		}
+	})
+
+	t.Run("concurrently, not found", func(t *testing.T) {
+		tx := b.newTx(t, transaction.BankBanesco)
+		errs := twice(b.handler, b.handler, task(tx))
+		if errs[0] != nil || errs[1] != nil {
+			t.Errorf("ProcessTask errors %v, want nil twice", errs)
+		}
+		if n := len(b.arrivals.of(tail(tx))); n != 1 {
+			t.Errorf("the bank saw %d checks, want 1 (the limiter holds the duplicate back)", n)
+		}
+		// Both runs hand over to the same successor: one live task.
+		if s := b.tasksOf(t, tx.ID, tasks.QueueVerify, asynq.TaskStateScheduled); len(s) != 1 || s[0].ID != tasks.VerifyTaskID(tx.ID, 1) {
+			t.Errorf("%d scheduled tasks of the transaction (%v), want one, numbered 1", len(s), s)
+		}
+	})
 }
 
 // TestPostgresDownIsARetriedFailure: a check that cannot read or write Postgres
@@ -259,7 +325,7 @@ func TestPostgresDownIsARetriedFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed.Close()
-	down := verify.NewHandler(transaction.NewStore(closed, nil), b.client, b.limiter, b.o.policy(), nil, b.log)
+	down := verify.NewHandler(transaction.NewStore(closed, nil), b.client, b.limiter, b.scheduler, b.o.policy(), nil, b.log)
 	tx := b.newTx(t, transaction.BankMobileTransfer)
 	b.bank.AddPayment(payment(tx))
 
@@ -311,7 +377,7 @@ func TestRedisDownIsNotAGrant(t *testing.T) {
 		t.Fatalf("Acquire with Redis down = %+v %v, want an error and no grant", g, err)
 	}
 
-	h := verify.NewHandler(b.store, b.client, l, b.o.policy(), nil, b.log)
+	h := verify.NewHandler(b.store, b.client, l, b.scheduler, b.o.policy(), nil, b.log)
 	tx := b.newTx(t, transaction.BankMobileTransfer)
 	task, err := tasks.NewVerifyTask(tasks.VerifyPayload{TransactionID: tx.ID}, tasks.QueueVerify, time.Now())
 	if err != nil {

@@ -2,6 +2,8 @@ package verify_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,7 +13,6 @@ import (
 
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/internal/verify"
 	"github.com/banesco-verifier/verifier/tasks"
 )
 
@@ -140,17 +141,17 @@ func TestBankReplies(t *testing.T) {
 			b.bank.AddPayment(payment(tx))
 			b.bank.Script(tail(tx), banksandbox.Reply{HTTPStatus: http.StatusTooManyRequests, StatusCode: "VRN05", RetryAfter: retryAfter})
 			b.run(t, tx)
-			// While it waits: in the Retry list, not counted as a failure.
+			// While it waits: Scheduled, not a failure.
 			eventually(t, 10*time.Second, func() (bool, string) {
 				info := b.taskOf(t, tx.ID)
 				if info == nil {
 					return false, "no task"
 				}
-				return info.State == asynq.TaskStateRetry && strings.Contains(info.LastErr, "VRN05"),
-					"task " + info.State.String() + ": " + info.LastErr
+				return info.State == asynq.TaskStateScheduled && strings.Contains(string(info.Payload), "VRN05"),
+					"task " + info.State.String() + ": " + string(info.Payload)
 			})
-			if info := b.taskOf(t, tx.ID); info != nil && info.Retried != 0 {
-				t.Errorf("retried %d after a 429: the wait counted as a failure", info.Retried)
+			if info := b.taskOf(t, tx.ID); info != nil && (info.Retried != 0 || info.LastErr != "") {
+				t.Errorf("retried %d (%q) after a 429: the wait counted as a failure", info.Retried, info.LastErr)
 			}
 			tx = b.waitStatus(t, tx.ID, transaction.StatusCompleted, 20*time.Second)
 			if tx.Attempts != 1 {
@@ -184,10 +185,11 @@ func (b *bundle) run(t *testing.T, tx transaction.Transaction) {
 	}
 }
 
-// TestNotFoundYetWaitsInTheRetryList: 70001 keeps the transaction IN_PROGRESS
-// and parks its task in the Retry list until the next check of VERIFY_SCHEDULE,
-// with a reason an operator can read, without counting a failure.
-func TestNotFoundYetWaitsInTheRetryList(t *testing.T) {
+// TestNotFoundYetIsScheduled: 70001 keeps the transaction IN_PROGRESS and hands
+// over to a successor task, Scheduled at the next check of VERIFY_SCHEDULE
+// with a reason an operator can read: not a retried failure. Asynq's Retry
+// list and failure counters stay empty, as an operator sees them in Asynqmon.
+func TestNotFoundYetIsScheduled(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{schedule: []time.Duration{time.Hour}, deadline: 24 * time.Hour})
 	tx := b.newTx(t, transaction.BankMobileTransfer)
@@ -196,23 +198,31 @@ func TestNotFoundYetWaitsInTheRetryList(t *testing.T) {
 
 	var info *asynq.TaskInfo
 	eventually(t, 10*time.Second, func() (bool, string) {
-		retry, err := b.inspector.ListRetryTasks(tasks.QueueVerify)
-		if err != nil {
-			return false, err.Error()
+		s := b.tasksOf(t, tx.ID, tasks.QueueVerify, asynq.TaskStateScheduled)
+		if len(s) == 1 {
+			info = s[0]
+			return true, ""
 		}
-		for _, r := range retry {
-			if r.ID == tasks.VerifyTaskID(tx.ID) {
-				info = r
-				return true, ""
-			}
-		}
-		return false, "the task is not in the Retry list of " + tasks.QueueVerify
+		return false, fmt.Sprintf("%d scheduled tasks of the transaction in %s", len(s), tasks.QueueVerify)
 	})
-	if !strings.Contains(info.LastErr, "not found at the bank yet after 1 check(s)") {
-		t.Errorf("retry reason %q: want a readable 'not found at the bank yet' text", info.LastErr)
+	if info.ID != tasks.VerifyTaskID(tx.ID, 1) {
+		t.Errorf("scheduled task %s, want the first one's successor %s", info.ID, tasks.VerifyTaskID(tx.ID, 1))
 	}
-	if info.Retried != 0 {
-		t.Errorf("retried %d: a miss is not a failure", info.Retried)
+	var p tasks.VerifyPayload
+	if err := json.Unmarshal(info.Payload, &p); err != nil || p.TransactionID != tx.ID || p.Seq != 1 || p.RequestID != "test" {
+		t.Errorf("successor payload %s (%v): want the transaction id, seq 1 and the request id that started it", info.Payload, err)
+	}
+	if !strings.Contains(p.After, "not found at the bank yet after 1 check(s)") {
+		t.Errorf("successor's reason %q: want a readable 'not found at the bank yet' text", p.After)
+	}
+	if info.Retried != 0 || info.LastErr != "" {
+		t.Errorf("retried %d, last error %q: a miss is not a failure", info.Retried, info.LastErr)
+	}
+	if r := b.tasksOf(t, tx.ID, tasks.QueueVerify, asynq.TaskStateRetry); len(r) != 0 {
+		t.Errorf("%d tasks of the transaction in the Retry list", len(r))
+	}
+	if q, err := b.inspector.GetQueueInfo(tasks.QueueVerify); err != nil || q.Retry != 0 || q.FailedTotal != 0 {
+		t.Errorf("queue %s: retry %d, failed %d (%v): want 0 and 0", tasks.QueueVerify, q.Retry, q.FailedTotal, err)
 	}
 	if wantAt := time.Now().Add(time.Hour); info.NextProcessAt.Before(wantAt.Add(-time.Minute)) || info.NextProcessAt.After(wantAt.Add(time.Minute)) {
 		t.Errorf("next process at %s, want about an hour from now", info.NextProcessAt)
@@ -232,8 +242,8 @@ func TestNotFoundYetWaitsInTheRetryList(t *testing.T) {
 	if m := meta(t, cs[0]); m["bank_status_code"] != "70001" || m["outcome"] != "not_found" {
 		t.Errorf("check metadata %v: want 70001 not_found", m)
 	}
-	if verify.IsFailure(&verify.WaitError{Delay: time.Hour, Reason: "x"}) {
-		t.Error("IsFailure(WaitError) = true")
+	if got.TaskSeq != 1 {
+		t.Errorf("task_seq %d, want 1: Postgres names the successor", got.TaskSeq)
 	}
 }
 

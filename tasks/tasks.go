@@ -22,8 +22,9 @@ const (
 	TypeWebhookSweep = "webhook:sweep"
 )
 
-// Queues, named for what they carry. Weights (see Queues) make the worker pick
-// on-demand checks first, so a backlog of routine checks never starves them.
+// Queues, named for what they carry. Strict priorities (see Queues) make the
+// worker pick on-demand checks first, so a backlog of routine checks never
+// delays them.
 const (
 	QueueVerifyNow = "verify_now" // checks a person asked for (POST …/verify)
 	QueueVerify    = "verify"     // routine checks: first check and the reschedules
@@ -36,10 +37,17 @@ const (
 	QueueWebhooks = "webhooks"
 )
 
-// Queues maps each queue of the bank checks' server to its weight for
-// asynq.Config.Queues.
+// Queues maps each queue of the bank checks' server to its priority for
+// asynq.Config.Queues, served strictly (asynq.Config.StrictPriority): a queue
+// is served only while the ones above it are empty. The sweep comes first: one
+// task per SWEEP_INTERVAL, and under a backlog it is what repairs lost checks.
+// Then the checks a person asked for (POST …/verify), then the routine ones,
+// which asynq serves oldest-due first (its forwarder moves scheduled tasks to
+// the pending list in order of due time, and the list is FIFO). With weights
+// instead (6/3/1 before), a backlog of routine checks still took a third of
+// the picks from on-demand ones.
 func Queues() map[string]int {
-	return map[string]int{QueueVerifyNow: 6, QueueVerify: 3, QueueSweep: 1}
+	return map[string]int{QueueSweep: 3, QueueVerifyNow: 2, QueueVerify: 1}
 }
 
 // WebhookQueues is the queue set of the webhook deliveries' server.

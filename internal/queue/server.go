@@ -15,6 +15,9 @@ type ServerOptions struct {
 	PollInterval    time.Duration // TaskCheckInterval: how often idle servers look for work
 	ShutdownTimeout time.Duration // above the bank timeout, so in-flight checks finish
 	Logger          zerolog.Logger
+	// StrictPriority serves a queue only while the higher ones are empty
+	// (asynq.Config.StrictPriority); otherwise the priorities are weights.
+	StrictPriority bool
 }
 
 // NewServer builds an Asynq server over the queues (name → weight) with the
@@ -26,6 +29,7 @@ func NewServer(rdb redis.UniversalClient, queues map[string]int, o ServerOptions
 	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:     o.Concurrency,
 		Queues:          queues,
+		StrictPriority:  o.StrictPriority,
 		IsFailure:       IsFailure,
 		RetryDelayFunc:  RetryDelay,
 		ShutdownTimeout: o.ShutdownTimeout,

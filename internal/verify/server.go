@@ -11,9 +11,10 @@ import (
 // ServerOptions configure the checks' Asynq server of a worker.
 type ServerOptions = queue.ServerOptions
 
-// NewServer builds the Asynq server of the bank checks: the verify queues and
-// the sweep, by weight (tasks.Queues).
+// NewServer builds the Asynq server of the bank checks: the sweep and the
+// verify queues, in strict priority (tasks.Queues).
 func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
+	o.StrictPriority = true
 	return queue.NewServer(rdb, tasks.Queues(), o)
 }
 

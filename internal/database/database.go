@@ -23,7 +23,7 @@ import (
 // Sessions use the UTC time zone, so timestamps read back are in UTC whatever the
 // server's setting (docs/api.md: times in UTC).
 func Open(ctx context.Context, dsn string, maxConns int) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", withUTC(dsn))
+	db, err := sqlx.Open("postgres", withParams(dsn))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
@@ -40,18 +40,27 @@ func Open(ctx context.Context, dsn string, maxConns int) (*sqlx.DB, error) {
 	return db, nil
 }
 
-// withUTC adds timezone=UTC (a lib/pq run-time parameter) to a postgres:// URL
-// that does not choose a time zone itself.
-func withUTC(dsn string) string {
+// withParams adds to a postgres:// URL what it does not choose itself:
+//   - timezone=UTC (a lib/pq run-time parameter);
+//   - binary_parameters=yes: lib/pq then sends a query with arguments in one
+//     round trip (Parse, Bind, Execute together) instead of two (Parse and
+//     Describe, wait, then Bind and Execute). A bank check makes about fifteen
+//     such queries, so this halves the waits on Postgres of every check. The
+//     price: []byte arguments go to the server in binary format, right for
+//     bytea and text but not for jsonb (whose binary form starts with a
+//     version byte), so JSON is always passed as a string.
+func withParams(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return dsn
 	}
 	q := u.Query()
-	if q.Get("timezone") != "" || q.Get("TimeZone") != "" {
-		return dsn
+	if q.Get("timezone") == "" && q.Get("TimeZone") == "" {
+		q.Set("timezone", "UTC")
 	}
-	q.Set("timezone", "UTC")
+	if q.Get("binary_parameters") == "" {
+		q.Set("binary_parameters", "yes")
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -23,7 +23,7 @@ type NoticeFunc func(msg string)
 // OpenReporting opens a pool whose connections pass Postgres notices to
 // onNotice; use it to run migrations.
 func OpenReporting(ctx context.Context, dsn string, maxConns int, onNotice NoticeFunc) (*sql.DB, error) {
-	base, err := pq.NewConnector(withUTC(dsn))
+	base, err := pq.NewConnector(withParams(dsn))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}

@@ -116,7 +116,7 @@ func claim(ctx context.Context, tx *sqlx.Tx, id string, c Candidate) (bool, erro
 			(transaction_id, reference_digits, trn_date, amount, trn_type, source_bank, account_id, bank_row)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (movement_key) WHERE released_at IS NULL DO NOTHING`,
-		id, m.Reference, m.Date, m.Amount, m.TrnType, m.SourceBank, m.Account, []byte(c.Row))
+		id, m.Reference, m.Date, m.Amount, m.TrnType, m.SourceBank, m.Account, string(c.Row)) // jsonb: a string (database.Open)
 	if err != nil {
 		return false, fmt.Errorf("claim movement: %w", err)
 	}

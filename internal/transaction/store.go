@@ -54,13 +54,15 @@ type EventInput struct {
 }
 
 func insertEvent(ctx context.Context, tx *sqlx.Tx, txID string, e EventInput) error {
-	meta := []byte("{}")
+	// JSON goes to a jsonb column as a string, never []byte (binary
+	// parameters: database.Open).
+	meta := "{}"
 	if e.Metadata != nil {
 		b, err := json.Marshal(e.Metadata)
 		if err != nil {
 			return fmt.Errorf("encode event metadata: %w", err)
 		}
-		meta = b
+		meta = string(b)
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO transaction_events (transaction_id, old_status, new_status, reason, actor_type, actor_id, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, txID, e.Old, e.New, e.Reason, e.ActorType, e.ActorID, meta)

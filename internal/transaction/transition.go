@@ -113,7 +113,7 @@ func (s *Store) RecordCheck(ctx context.Context, c Check) (Recorded, error) {
 	}
 	var payload any
 	if len(c.BankPayload) > 0 {
-		payload = []byte(c.BankPayload)
+		payload = string(c.BankPayload) // jsonb: a string (binary parameters, database.Open)
 	}
 	var reason any
 	if c.NewStatus != StatusInProgress {

@@ -180,7 +180,7 @@ func recordEvent(ctx context.Context, tx *sqlx.Tx, typ, userID string, txID *str
 	}
 	var seq int64
 	if err := tx.GetContext(ctx, &seq, `INSERT INTO outbox_events (type, user_id, transaction_id, data)
-		VALUES ($1, $2, $3, $4) RETURNING id`, typ, userID, txID, []byte(data)); err != nil {
+		VALUES ($1, $2, $3, $4) RETURNING id`, typ, userID, txID, string(data)); err != nil { // jsonb: a string (database.Open)
 		return nil, fmt.Errorf("outbox: insert event: %w", err)
 	}
 	var endpoints []Endpoint

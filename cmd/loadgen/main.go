@@ -118,6 +118,7 @@ func run(ctx context.Context, s settings) error {
 		{"4 reads at scale", benchReads},
 		{"5 worker memory", benchWorkerMemory},
 		{"6 webhooks", benchWebhooks},
+		{"7 backlog fairness", benchBacklog},
 	}
 	for _, st := range steps {
 		if s.only != "" && !slices.Contains(strings.Split(s.only, ","), st.name[:1]) {

@@ -58,9 +58,19 @@ func (r *report) plots() error {
 		reads.Series[0].Y = append(reads.Series[0].Y, float64(rq.P50.Microseconds())/1000)
 		reads.Series[1].Y = append(reads.Series[1].Y, float64(rq.P99.Microseconds())/1000)
 	}
+	backlog := chart{File: "backlog.png", Title: "Backlog: lateness at the bank", YLabel: "s", Kind: "bars",
+		Series: []series{{Name: "p50"}, {Name: "p99"}, {Name: "max"}}}
+	if bl := r.backlog; bl != nil {
+		backlog.Names = []string{"routine (vs due)", "asked for (vs request)"}
+		for _, l := range []latStats{bl.Routine, bl.Asked} {
+			backlog.Series[0].Y = append(backlog.Series[0].Y, l.P50.Seconds())
+			backlog.Series[1].Y = append(backlog.Series[1].Y, l.P99.Seconds())
+			backlog.Series[2].Y = append(backlog.Series[2].Y, l.Max.Seconds())
+		}
+	}
 	charts := []chart{
 		{File: "create.png", Title: "Create throughput", XLabel: "concurrency", YLabel: "requests/s", Kind: "lines", Series: []series{api, floor}},
-		drain, lat, reads,
+		drain, lat, reads, backlog,
 	}
 	// With -only some scenarios have no figures: draw only charts with data.
 	charts = slices.DeleteFunc(charts, func(c chart) bool {

@@ -23,6 +23,7 @@ type report struct {
 	readLoad time.Duration
 	mem      memResult
 	webhooks webhookResult
+	backlog  *backlogResult
 }
 
 func cmdOut(name string, args ...string) string {
@@ -76,6 +77,9 @@ func (r *report) write() (string, error) {
 	if ran("6") {
 		w("| webhooks (6) | median over the %d runs; the drain without webhooks is measured in each run next to the one with them, and each run's pair is printed |\n", s.runs)
 	}
+	if ran("7") {
+		w("| backlog lateness (7) | one run (a single backlog of this size takes minutes); percentiles over every check of that run, each check's first arrival in the sandbox's log minus its due time (the transaction's creation) or minus the POST …/verify that asked for it |\n")
+	}
 	w("\n")
 	if s.only != "" {
 		w("Only scenario(s) %s were run (`go run ./cmd/loadgen -only %s`); the full report of every scenario is `make bench`.\n\n", s.only, s.only)
@@ -110,6 +114,10 @@ func (r *report) write() (string, error) {
 		w("| status change → receiver 2xx, %d completions × %d endpoints | p50 %s ms, p99 %s ms |\n", wh.Transactions, wh.Endpoints, ms(wh.P50), ms(wh.P99))
 		w("| deliveries one worker sends to a local receiver | %.0f /s |\n", wh.PerSec)
 		w("| bank-check drain with webhooks / without | %.1f / %.1f checks/s = **%+.1f%%** |\n", wh.ChecksHks, wh.ChecksPlain, (wh.ChecksHks/wh.ChecksPlain-1)*100)
+	}
+	if bl := r.backlog; bl != nil {
+		w("| backlog of %d checks due at once, Q=%d: worst lateness | routine **%s s** (drain %s); asked for (POST …/verify) p50 %s s, max **%s s**; starved %d |\n",
+			bl.N, bl.Q, secs(bl.Routine.Max), bl.Wall.Round(time.Second), secs(bl.Asked.P50), secs(bl.Asked.Max), bl.Unchecked)
 	}
 	w("\n")
 
@@ -182,6 +190,16 @@ func (r *report) write() (string, error) {
 		w("| **median** | %.1f checks/s | %.1f checks/s | %+.1f%% |\n\n", wh.ChecksPlain, wh.ChecksHks, (wh.ChecksHks/wh.ChecksPlain-1)*100)
 		w("Each run measures both drains back to back on fresh clusters; the spread between runs of the same drain is the noise floor of this figure on this machine.\n")
 	}
+	if bl := r.backlog; bl != nil {
+		w("\n## 7. Backlog fairness\n\n%d transactions created with the workers stopped, so that every first check is due before any runs (Q=%d, %d workers of 50 slots, payments pre-registered); %s after the workers start, a person asks for a check (`POST …/verify`) of the %d transactions created last, which a plain FIFO would serve last. The checks' queues are served in strict priority (sweep, then `verify_now`, then `verify`), and asynq moves due routine checks to the pending list oldest first. Lateness is measured at the bank's arrival log.\n\n",
+			bl.N, bl.Q, bl.Workers, map[bool]string{true: "3 s", false: "20 s"}[s.quick], bl.OnDemand)
+		w("| checks | n | lateness p50 | p99 | max |\n|---|---|---|---|---|\n")
+		w("| routine, vs due time | %d | %s s | %s s | %s s |\n", bl.Routine.N, secs(bl.Routine.P50), secs(bl.Routine.P99), secs(bl.Routine.Max))
+		w("| asked for, vs the request | %d | %s s | %s s | %s s |\n\n", bl.Asked.N, secs(bl.Asked.P50), secs(bl.Asked.P99), secs(bl.Asked.Max))
+		w("The drain took %s at %.1f checks/s at the bank (%.1f%% of Q), so the worst routine lateness is the time a check due at the start waits behind the whole backlog. Routine checks overtaken by one due more than 1 s later: %d (largest %s s). Transactions never checked: %d. Violations per-reference / global / token: %d / %d / %d.\n\n![backlog](backlog.png)\n",
+			bl.Wall.Round(100*time.Millisecond), bl.ArrivalRate, bl.ArrivalRate/float64(bl.Q)*100, bl.Overtaken, secs(bl.MaxOvertake), bl.Unchecked,
+			bl.Violations.PerReference, bl.Violations.Global, bl.Violations.Token)
+	}
 
 	if err := r.plots(); err != nil {
 		return "", err
@@ -189,6 +207,9 @@ func (r *report) write() (string, error) {
 	path := filepath.Join(s.outDir, "report.md")
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }
+
+// secs prints a duration in seconds with one decimal.
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()) }
 
 func maxInt(xs []int) int {
 	m := 0

@@ -46,6 +46,8 @@ func main() {
 	flag.StringVar(&s.outDir, "out", "", "output directory (default bench/results/<date>)")
 	qFlag := flag.Int("q", 200, "BANESCO_MAX_RPS for the webhook scenario's drain")
 	flag.StringVar(&s.only, "only", "", "run only these scenarios, by number (e.g. 6 or 2,6); the report then has only their sections filled")
+	drainFlag := flag.String("drain", "", "scenario 2's cases as Q/workers/N,… (e.g. 200/1/12000), instead of the default ones")
+	runsFlag := flag.Int("runs", 0, "repetitions of each scenario (default 3, 1 with -quick)")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), "loadgen is make bench: it starts the real api, worker and bank-sandbox binaries against\n"+
 			"a private Postgres cluster and Redis, runs the benchmark scenarios and writes a report.\n\n"+
@@ -74,6 +76,20 @@ func main() {
 		s.latencyN = 200
 		s.readRows, s.readReqs, s.memTasks = 1_000_000, 200, 100_000
 		s.webhookN, s.webhookDrainN = 1_000, 4_000
+	}
+	if *drainFlag != "" {
+		s.drainCases = nil
+		for _, c := range strings.Split(*drainFlag, ",") {
+			var dc drainCase
+			if _, err := fmt.Sscanf(c, "%d/%d/%d", &dc.Q, &dc.Workers, &dc.N); err != nil || dc.Q <= 0 || dc.Workers <= 0 || dc.N <= 0 {
+				fmt.Fprintf(os.Stderr, "loadgen: -drain %q: want Q/workers/N, e.g. 200/1/12000\n", c)
+				os.Exit(2)
+			}
+			s.drainCases = append(s.drainCases, dc)
+		}
+	}
+	if *runsFlag > 0 {
+		s.runs = *runsFlag
 	}
 	if s.outDir == "" {
 		name := time.Now().UTC().Format("2006-01-02")

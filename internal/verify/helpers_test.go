@@ -267,6 +267,12 @@ func (b *bundle) newTx(t *testing.T, bank string) transaction.Transaction {
 // digits no other test transaction has).
 func (b *bundle) newTxRef(t *testing.T, bank, ref string) transaction.Transaction {
 	t.Helper()
+	return b.newTxWith(t, bank, ref, "")
+}
+
+// newTxWith is newTxRef with a transaction_type ("" for the default).
+func (b *bundle) newTxWith(t *testing.T, bank, ref, txType string) transaction.Transaction {
+	t.Helper()
 	n := b.seq.Add(1)
 	amount := testAmount
 	if ref == "" {
@@ -274,7 +280,7 @@ func (b *bundle) newTxRef(t *testing.T, bank, ref string) transaction.Transactio
 		ref = fmt.Sprintf("0004%02d%06d", n%100, 100000+n)
 	}
 	req := transaction.CreateRequest{
-		TransactionID: fmt.Sprintf("ORD-%d", n), Bank: bank,
+		TransactionID: fmt.Sprintf("ORD-%d", n), Bank: bank, TransactionType: txType,
 		Reference: ref, Amount: &amount, PayerBankCode: payerBank,
 		Customer: transaction.CustomerRequest{FullName: "Ana Pérez", Phone: payerPhone, NationalID: "V12345678"},
 	}

@@ -31,6 +31,9 @@ type drainPoint struct {
 	Violations   banksandbox.Violations // summed over runs: must be zero
 	MaxGlobal1s  int
 	Gap          gapStats // slot → arrival, pooled over runs
+	// PerSecond is the first run's arrivals at the bank in each second
+	// from its first arrival: where a drain below Q loses its time.
+	PerSecond []int
 }
 
 // gapStats is the distribution of the time from a check's booked slot in the
@@ -67,6 +70,9 @@ func benchDrain(ctx context.Context, s settings, r *report) error {
 			dp.Violations.Global += res.stats.Violations.Global
 			dp.Violations.Token += res.stats.Violations.Token
 			dp.MaxGlobal1s = max(dp.MaxGlobal1s, res.stats.MaxGlobalIn1s)
+			if run == 0 {
+				dp.PerSecond = res.perSecond
+			}
 		}
 		dp.Wall = medianDur(walls)
 		dp.ChecksPerSec = median(rates)
@@ -84,6 +90,7 @@ type drainResult struct {
 	rate, arrivalRate, baseline float64
 	stats                       banksandbox.Stats
 	gaps                        []time.Duration
+	perSecond                   []int
 }
 
 func drainRun(ctx context.Context, s settings, c *systest.Cluster, dc drainCase, run int) (drainResult, error) {
@@ -148,6 +155,7 @@ func drainRun(ctx context.Context, s settings, c *systest.Cluster, dc drainCase,
 	}
 	if len(arrivals) > 1 { // the sandbox's log is in arrival order
 		res.arrivalRate = float64(len(arrivals)-1) / arrivals[len(arrivals)-1].At.Sub(arrivals[0].At).Seconds()
+		res.perSecond = perSecond(arrivals)
 	}
 	res.gaps, err = slotGaps(ctx, c, arrivals)
 	return res, err
@@ -239,6 +247,19 @@ func slotGaps(ctx context.Context, c *systest.Cluster, arrivals []banksandbox.Ar
 		}
 	}
 	return gaps, nil
+}
+
+// perSecond counts arrivals (in arrival order) in each second from the first.
+func perSecond(arrivals []banksandbox.Arrival) []int {
+	var out []int
+	for _, a := range arrivals {
+		i := int(a.At.Sub(arrivals[0].At) / time.Second)
+		for len(out) <= i {
+			out = append(out, 0)
+		}
+		out[i]++
+	}
+	return out
 }
 
 func summarizeGaps(gaps []time.Duration) gapStats {

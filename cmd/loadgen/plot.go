@@ -44,6 +44,15 @@ func (r *report) plots() error {
 		drain.Series[0].Y = append(drain.Series[0].Y, d.ShareOfQ*100)
 		drain.Series[1].Y = append(drain.Series[1].Y, d.Baseline/float64(d.Q)*100)
 	}
+	timeline := chart{File: "drain_timeline.png", Title: "Pipeline drain: checks arriving at the bank each second (first run)",
+		XLabel: "s since the first arrival", YLabel: "checks/s", Kind: "lines", YMin0: true}
+	for _, d := range r.drain {
+		s := series{Name: fmt.Sprintf("Q=%d, %d worker(s)", d.Q, d.Workers)}
+		for i, n := range d.PerSecond {
+			s.X, s.Y = append(s.X, float64(i)), append(s.Y, float64(n))
+		}
+		timeline.Series = append(timeline.Series, s)
+	}
 	lat := chart{File: "latency.png", Title: "Create → COMPLETED", YLabel: "ms", Kind: "bars",
 		Series: []series{{Name: "p50"}, {Name: "p99"}}}
 	for _, l := range r.latency {
@@ -70,7 +79,7 @@ func (r *report) plots() error {
 	}
 	charts := []chart{
 		{File: "create.png", Title: "Create throughput", XLabel: "concurrency", YLabel: "requests/s", Kind: "lines", Series: []series{api, floor}},
-		drain, lat, reads, backlog,
+		drain, timeline, lat, reads, backlog,
 	}
 	// With -only some scenarios have no figures: draw only charts with data.
 	charts = slices.DeleteFunc(charts, func(c chart) bool {

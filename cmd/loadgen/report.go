@@ -143,7 +143,7 @@ func (r *report) write() (string, error) {
 			g := d.Gap
 			w("| %d | %d | %d | %s | %s | %s | %s | %s | %d | %d |\n", d.Q, d.Workers, g.N, ms(g.Min), ms(g.P50), ms(g.P99), ms(g.P999), ms(g.Max), g.OverHalfMargin, g.Negative)
 		}
-		w("\n![drain](drain.png)\n\n")
+		w("\n![drain](drain.png)\n\nChecks arriving at the bank in each second of the first run (the last second is partial):\n\n![drain timeline](drain_timeline.png)\n\n")
 	}
 	if ran("3") {
 

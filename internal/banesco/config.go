@@ -227,13 +227,26 @@ func isDigits(s string, minLen, maxLen int) bool {
 	return true
 }
 
-// httpClient returns a copy of cfg.HTTPClient (or a fresh client) bounded by
-// cfg.Timeout, so a hung bank can never hold a worker forever. With CAFile it
-// trusts those authorities too, on top of the system's.
+// idleConnsPerHost is how many connections to the bank a client keeps open
+// between checks. Go's default transport keeps 2: with the bank ~50–100 ms
+// away and Q checks a second, Q × RTT requests are in flight at once (10 at
+// Q = 100), so all but 2 of them would open a new TCP connection and TLS
+// handshake per check — CPU on both sides and a round trip or two more on
+// each check. 128 covers the default WORKER_CONCURRENCY with room.
+const idleConnsPerHost = 128
+
+// httpClient returns a copy of cfg.HTTPClient (or a fresh client whose
+// transport keeps idleConnsPerHost connections) bounded by cfg.Timeout, so a
+// hung bank can never hold a worker forever. With CAFile it trusts those
+// authorities too, on top of the system's.
 func (cfg Config) httpClient() (*http.Client, error) {
 	var hc http.Client
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
+	} else {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = idleConnsPerHost, idleConnsPerHost
+		hc.Transport = t
 	}
 	if hc.Timeout == 0 || hc.Timeout > cfg.Timeout {
 		hc.Timeout = cfg.Timeout

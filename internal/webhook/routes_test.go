@@ -226,7 +226,9 @@ func TestTheFeed(t *testing.T) {
 
 	// A writer still committing its event holds the next one back: the
 	// status change after it waits for it, so no reader ever sees a later id
-	// while an earlier one is uncommitted.
+	// while an earlier one is uncommitted. The waiting change takes its event
+	// id only once it has the lock: the open writer, which inserts its event
+	// only after the change started waiting, still gets the earlier id.
 	open, err := e.srv.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -235,15 +237,15 @@ func TestTheFeed(t *testing.T) {
 	if _, err := open.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, webhook.OutboxLockKey); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := open.ExecContext(ctx, `INSERT INTO outbox_events (type, user_id, data) VALUES ('webhook.test', $1, '{}')`, e.userID); err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan string)
 	go func() { done <- e.cancelNew(t) }()
 	select {
 	case id := <-done:
 		t.Fatalf("the cancellation of %s committed its event while an earlier one was uncommitted", id)
 	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := open.ExecContext(ctx, `INSERT INTO outbox_events (type, user_id, data) VALUES ('webhook.test', $1, '{}')`, e.userID); err != nil {
+		t.Fatal(err)
 	}
 	e.do(t, http.MethodGet, "/api/v1/events?after="+got[4].ID, nil).decode(t, &p)
 	if len(p.Items) != 0 {

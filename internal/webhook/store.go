@@ -27,7 +27,8 @@ type Store struct {
 // NewStore returns the store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db, now: time.Now} }
 
-// outboxLockKey is the advisory lock that orders event ids ("outbox" in ASCII).
+// outboxLockKey is the advisory lock that orders the feed ("outbox" in
+// ASCII), taken by the trigger that numbers events at commit (migration 00007).
 const outboxLockKey int64 = 0x6f7574626f78
 
 // isUUID reports whether s is a UUID in the canonical 36-character form, the
@@ -179,28 +180,19 @@ func recordEvent(ctx context.Context, tx *sqlx.Tx, typ, userID string, txID *str
 			targets = append(targets, e.ID)
 		}
 	}
-	// Event ids must become visible in order: a sequence hands them out at
-	// INSERT, and without a lock a later id could commit first, a feed reader
-	// would move its cursor past it, and the earlier event would be skipped
-	// for ever. So the id is taken under a transaction-level advisory lock,
-	// held until this transaction commits. Every status change of every
-	// worker passes here, so the lock is taken as late as possible, in ONE
-	// statement with the event and its deliveries, and the outbox write is
-	// the last thing a status change does: the lock is held for that
-	// statement and the commit. (Taken first, with the event, the endpoints
-	// and each delivery as statements of their own, it was held for four
-	// round trips or more, and on a loaded 2-core machine a check waited 85 ms
-	// for it on average at Q = 200: that wait capped the drain at 56 % of Q.)
+	// The event's place in the feed is given at commit, by a deferred
+	// trigger under the outbox lock (migration 00007): nothing here waits for
+	// another status change.
 	var row struct {
 		Seq        int64         `db:"seq"`
 		Deliveries pq.Int64Array `db:"deliveries"`
 	}
-	if err := tx.GetContext(ctx, &row, `WITH l AS (SELECT pg_advisory_xact_lock($1)),
-		ev AS (INSERT INTO outbox_events (type, user_id, transaction_id, data) SELECT $2, $3, $4, $5 FROM l RETURNING id),
+	if err := tx.GetContext(ctx, &row, `WITH ev AS (INSERT INTO outbox_events (type, user_id, transaction_id, data)
+			VALUES ($1, $2, $3, $4) RETURNING id),
 		d AS (INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at)
-			SELECT ev.id, e, now() FROM ev, unnest($6::uuid[]) AS e RETURNING id)
+			SELECT ev.id, e, now() FROM ev, unnest($5::uuid[]) AS e RETURNING id)
 		SELECT (SELECT id FROM ev) AS seq, COALESCE((SELECT array_agg(id ORDER BY id) FROM d), '{}') AS deliveries`,
-		outboxLockKey, typ, userID, txID, string(data), pq.StringArray(targets)); err != nil { // jsonb: a string (database.Open)
+		typ, userID, txID, string(data), pq.StringArray(targets)); err != nil { // jsonb: a string (database.Open)
 		return nil, fmt.Errorf("outbox: insert event: %w", err)
 	}
 	return []int64(row.Deliveries), nil
@@ -332,13 +324,17 @@ func (s *Store) Retry(ctx context.Context, endpointID string, id int64) error {
 	return nil
 }
 
-// Events is the feed: an owner's events ("" for admins) after the cursor,
-// oldest first, of one type when typ is set.
+// Events is the feed: an owner's events ("" for admins) after the event
+// `after` (an id), in the order they committed (seq), of one type when typ is
+// set. A cursor whose event is gone (EVENT_RETENTION) continues after the
+// last event with a smaller id that is still kept.
 func (s *Store) Events(ctx context.Context, ownerID string, after int64, typ string, limit int) ([]Event, error) {
 	out := []Event{}
 	err := s.db.SelectContext(ctx, &out, `SELECT id, type, user_id, transaction_id, data, created_at FROM outbox_events
-		WHERE ($1 = '' OR user_id = NULLIF($1, '')::uuid) AND id > $2 AND ($3 = '' OR type = $3)
-		ORDER BY id LIMIT $4`,
+		WHERE ($1 = '' OR user_id = NULLIF($1, '')::uuid) AND ($3 = '' OR type = $3)
+			AND seq > COALESCE((SELECT seq FROM outbox_events WHERE id = $2),
+				(SELECT max(seq) FROM outbox_events WHERE id < $2), 0)
+		ORDER BY seq LIMIT $4`,
 		ownerID, after, typ, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)

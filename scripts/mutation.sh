@@ -32,6 +32,9 @@
 #                          enough (a mutant still took 1.5-3 min, 2 at a time); the handler's
 #                          and the limiter's own tests are (~2 mutants a minute):
 #                          MUTATION_RUN='^Test(BankReplies|NotFoundYetIsScheduled|DeadlinePassedIsUnknown|CredentialsRejected|Limiter.*|ReferencesSharingATailShareTheLimit|ConcurrentGrantsForOneReference|Sweeper.*|RetryDelayNeverCutsAWaitShort|PostgresDownIsARetriedFailure|RedisDownIsNotAGrant|DuplicateDeliveryRecordsOnce)$'
+#   MUTATION_EXCLUDE       a regexp of source files to leave unmutated (gremlins -E), e.g.
+#                          MUTATION_EXCLUDE='handler\.go' to finish a package whose
+#                          handler.go was already scored; the report says so.
 #   MUTATION_DRY_RUN=1     list the mutants and whether a test reaches them, without
 #                          testing any (this still runs each package's tests once, for
 #                          coverage; with MUTATION_RUN='^$' it runs none and lists every
@@ -62,6 +65,7 @@ pkgs=${MUTATION_PKGS:-internal/banesco internal/auth}
 [ "$pkgs" = none ] && pkgs=""
 run_re=${MUTATION_RUN:-}
 skip_re=${MUTATION_SKIP:-}
+exclude_re=${MUTATION_EXCLUDE:-}
 dry=${MUTATION_DRY_RUN:-}
 workers=${MUTATION_WORKERS:-$(nproc)}
 coef_for() {
@@ -77,7 +81,7 @@ coef_for() {
 }
 out=${MUTATION_OUT:-bench/results/mutation/$(date +%F)}
 
-case "$run_re$skip_re" in *[[:space:]]*)
+case "$run_re$skip_re$exclude_re" in *[[:space:]]*)
   echo "mutation: MUTATION_RUN and MUTATION_SKIP must not contain spaces (they travel in GOFLAGS)" >&2
   exit 2
   ;;
@@ -154,6 +158,7 @@ for p in $pkgs; do
   coef=$(coef_for "$p")
   flags=(--workers "$workers" --timeout-coefficient "$coef")
   [ -n "$dry" ] && flags+=(--dry-run)
+  [ -n "$exclude_re" ] && flags+=(--exclude-files "$exclude_re")
   echo "== mutation: $p (workers $workers, timeout x$coef${run_re:+, -run $run_re}${skip_re:+, -skip $skip_re}${dry:+, dry run})"
   start=$(date +%s)
   rc=0
@@ -165,13 +170,13 @@ for p in $pkgs; do
     echo "mutation: gremlins failed on $p (log: ${out#"$root"/}/$slug.log)" >&2
     exit 1
   fi
-  jq -n --arg pkg "$p" --arg gremlins "$GREMLINS_VERSION" --arg run "$run_re" --arg skip "$skip_re" \
+  jq -n --arg pkg "$p" --arg gremlins "$GREMLINS_VERSION" --arg run "$run_re" --arg skip "$skip_re" --arg exclude "$exclude_re" \
     --argjson dry "$([ -n "$dry" ] && echo true || echo false)" \
     --argjson workers "$workers" --argjson coef "$coef" --argjson seconds "$secs" \
     --arg commit "$commit" --argjson dirty "$dirty" --arg date "$(date -u +%FT%TZ)" \
     --arg go "$(go env GOVERSION)" --arg cores "$(nproc)" \
     '{pkg: $pkg, gremlins: $gremlins, go: $go, cores: ($cores | tonumber), workers: $workers,
-      timeout_coefficient: $coef, run: $run, skip: $skip, dry_run: $dry, seconds: $seconds,
+      timeout_coefficient: $coef, run: $run, skip: $skip, exclude: $exclude, dry_run: $dry, seconds: $seconds,
       commit: $commit, dirty: $dirty, finished: $date}' >"$out/$slug.meta.json"
   echo "== mutation: $p took ${secs}s"
 done
@@ -200,7 +205,7 @@ echo "== mutation: all took $(($(date +%s) - total_start))s"
       | "| \($m.pkg) | \(if $m.dry_run then "dry run: \(n("RUNNABLE")) covered" elif ($k + $l) > 0 then "\((1000 * $k / ($k + $l) | round) / 10)%" else "-" end)"
         + " | \($k) | \($l) | \(n("NOT COVERED")) | \(n("TIMED OUT")) | \(n("NOT VIABLE"))"
         + " | \($s | length) | \(($m.seconds / 60 * 10 | round) / 10) min"
-        + " | \($m.workers) workers, timeout x\($m.timeout_coefficient)\(if $m.run != "" then ", -run `\($m.run)`" else "" end)\(if ($m.skip // "") != "" then ", -skip `\($m.skip)`" else "" end), \($m.commit)\(if $m.dirty then "+dirty" else "" end) |"' \
+        + " | \($m.workers) workers, timeout x\($m.timeout_coefficient)\(if $m.run != "" then ", -run `\($m.run)`" else "" end)\(if ($m.skip // "") != "" then ", -skip `\($m.skip)`" else "" end)\(if ($m.exclude // "") != "" then ", files `\($m.exclude)` left out" else "" end), \($m.commit)\(if $m.dirty then "+dirty" else "" end) |"' \
       "$j" "$m"
   done
   echo

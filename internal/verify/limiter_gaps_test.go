@@ -149,3 +149,36 @@ func TestLimiterPrunesOldSendsEvery1024Grants(t *testing.T) {
 		t.Errorf("%d recent sends kept (%v), want 1024", recent, err)
 	}
 }
+
+// TestLimiterFirstSlotAfterARedisLoss: when Redis loses the global limit's
+// state, checks granted before may still be waiting for their slots. The
+// first slot after the loss is one whole window after the last send
+// Postgres recorded, so no window at the bank can hold those and new ones.
+func TestLimiterFirstSlotAfterARedisLoss(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	// Q = 2: slots about half a second apart; the third is a second ahead.
+	l := verify.NewLimiter(rdb, pgtest.New(t).DB, 2, 600, nil)
+	ctx := context.Background()
+	var last verify.Grant
+	for i := range 3 {
+		g, err := l.Acquire(ctx, fmt.Sprintf("m:44444%d", i))
+		if err != nil || !g.Granted() {
+			t.Fatalf("Acquire %d = %+v %v", i, g, err)
+		}
+		last = g
+	}
+	if ahead := time.Until(last.Slot()); ahead < 800*time.Millisecond {
+		t.Fatalf("the third slot is %s ahead, want about 1 s", ahead)
+	}
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := l.Acquire(ctx, "m:444449")
+	if err != nil || !g.Granted() {
+		t.Fatalf("Acquire after the loss = %+v %v", g, err)
+	}
+	if gap := g.Slot().Sub(last.Slot()); gap < time.Second {
+		t.Errorf("first slot after the Redis loss is %s after the last one granted before it, want at least a whole window (1 s + margin)", gap)
+	}
+}

@@ -77,8 +77,14 @@ func wholeSecondAfter(now, at time.Time) time.Time {
 // Task returns the verify task numbered ref.Seq of a transaction, in whichever
 // verify queue it is, or nil when there is none.
 func (s *Scheduler) Task(ref transaction.TaskRef) (*asynq.TaskInfo, error) {
+	return FindTask(s.inspector, ref)
+}
+
+// FindTask is Scheduler.Task for callers that only inspect (the fault suite's
+// invariants).
+func FindTask(inspector *asynq.Inspector, ref transaction.TaskRef) (*asynq.TaskInfo, error) {
 	for _, q := range tasks.VerifyQueues {
-		info, err := s.inspector.GetTaskInfo(q, tasks.VerifyTaskID(ref.ID, ref.Seq))
+		info, err := inspector.GetTaskInfo(q, tasks.VerifyTaskID(ref.ID, ref.Seq))
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
 		}

@@ -16,8 +16,8 @@ import (
 	"github.com/banesco-verifier/verifier/client"
 	"github.com/banesco-verifier/verifier/internal/banesco"
 	"github.com/banesco-verifier/verifier/internal/banksandbox"
+	"github.com/banesco-verifier/verifier/internal/queue"
 	"github.com/banesco-verifier/verifier/internal/transaction"
-	"github.com/banesco-verifier/verifier/tasks"
 )
 
 // CreateAll creates the bodies through the API with `workers` concurrent
@@ -153,18 +153,11 @@ func (c *Cluster) Inspect(ctx context.Context) (Report, error) {
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for _, ref := range refs {
-		live := false
-		for _, q := range tasks.VerifyQueues {
-			info, err := insp.GetTaskInfo(q, tasks.VerifyTaskID(ref.ID, ref.Seq))
-			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-				continue
-			}
-			if err != nil {
-				return r, err
-			}
-			live = live || info.State != asynq.TaskStateArchived
+		info, err := queue.FindTask(insp, ref)
+		if err != nil {
+			return r, err
 		}
-		if !live {
+		if info == nil || info.State == asynq.TaskStateArchived {
 			r.InProgressNoTask++
 		}
 	}

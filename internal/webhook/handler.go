@@ -140,7 +140,7 @@ func (h *Handler) Create(c *fiber.Ctx) error {
 
 // List returns the caller's endpoints (admins: all), oldest first.
 func (h *Handler) List(c *fiber.Ctx) error {
-	limit, err := limitParam(c)
+	limit, err := httpserver.LimitParam(c)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func (h *Handler) Deliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	limit, err := limitParam(c)
+	limit, err := httpserver.LimitParam(c)
 	if err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func (h *Handler) RetryDelivery(c *fiber.Ctx) error {
 // Events is the feed (GET /api/v1/events): the caller's events after a
 // cursor, oldest first, as webhooks carry them.
 func (h *Handler) Events(c *fiber.Ctx) error {
-	limit, err := limitParam(c)
+	limit, err := httpserver.LimitParam(c)
 	if err != nil {
 		return err
 	}
@@ -330,17 +330,4 @@ func (h *Handler) Events(c *fiber.Ctx) error {
 		items[i] = ev.feedItem()
 	}
 	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
-}
-
-// limitParam reads ?limit (1..100, default 20).
-func limitParam(c *fiber.Ctx) (int, error) {
-	raw := c.Query("limit")
-	if raw == "" {
-		return 20, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > 100 {
-		return 0, httpserver.Validation(map[string]string{"limit": "must be an integer between 1 and 100"})
-	}
-	return n, nil
 }

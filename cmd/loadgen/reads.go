@@ -164,10 +164,9 @@ func benchReads(ctx context.Context, s settings, r *report) error {
 			if f.Limit == 0 {
 				f.Limit = 20
 			}
-			query, _, args := transaction.ListQuery(f)
-			args = append(args, f.Limit, f.Offset)
+			page, _ := transaction.ListQuery(f)
 			var plan []string
-			if err := c.DB.SelectContext(ctx, &plan, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) "+query, args...); err != nil {
+			if err := c.DB.SelectContext(ctx, &plan, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) "+page.Text, page.Args...); err != nil {
 				return fmt.Errorf("explain %s: %w", q.name, err)
 			}
 			rp.Explain = strings.Join(plan, "\n")

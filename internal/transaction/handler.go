@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/banesco-verifier/verifier/internal/auth"
@@ -265,22 +266,92 @@ func (h *Handler) Delete(c *fiber.Ctx) error {
 
 // List returns a filtered page, newest first (GET /api/v1/transactions).
 func (h *Handler) List(c *fiber.Ctx) error {
-	page, size, perr := httpserver.PageParams(c)
 	f, ferr := parseFilter(c)
+	f.OwnerID = owner(c)
+	if keysetRequested(c) {
+		return h.listKeyset(c, f, ferr)
+	}
+	page, size, perr := httpserver.PageParams(c)
 	if err := httpserver.MergeValidation(perr, ferr); err != nil {
 		return err
 	}
-	f.OwnerID = owner(c)
 	f.Limit, f.Offset = size, (page-1)*size
 	items, total, estimated, err := h.store.List(c.UserContext(), f)
 	if err != nil {
 		return err
 	}
-	views := make([]View, len(items))
-	for i, t := range items {
-		views[i] = t.View()
+	return c.JSON(listPage{Page: httpserver.NewPage(views(items), total, page, size), TotalEstimated: estimated})
+}
+
+// keysetRequested: ?cursor or ?limit asks for the keyset envelope
+// {items, next_cursor}; page/size keep the counted page of older clients.
+func keysetRequested(c *fiber.Ctx) bool {
+	return c.Query("cursor") != "" || c.Query("limit") != ""
+}
+
+// listKeyset answers one keyset page: limit+1 rows are read, and the extra one
+// only says whether there is a next page. No count: counting is what an
+// OFFSET listing pays on every page.
+func (h *Handler) listKeyset(c *fiber.Ctx, f Filter, ferr error) error {
+	if c.Query("page") != "" || c.Query("size") != "" {
+		return httpserver.Validation(map[string]string{"cursor": "cursor and limit do not combine with page and size; use one or the other"})
 	}
-	return c.JSON(listPage{Page: httpserver.NewPage(views, total, page, size), TotalEstimated: estimated})
+	limit, lerr := httpserver.LimitParam(c)
+	var cerr error
+	if cur := c.Query("cursor"); cur != "" {
+		f.After, cerr = decodeListCursor(cur, f.Oldest)
+	}
+	if err := httpserver.MergeValidation(ferr, lerr, cerr); err != nil {
+		return err
+	}
+	f.Limit = limit + 1
+	items, err := h.store.Page(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	var next *string
+	if len(items) > limit {
+		items = items[:limit]
+		cur := encodeListCursor(PositionOf(items[len(items)-1]), f.Oldest)
+		next = &cur
+	}
+	return c.JSON(httpserver.NewCursors(views(items), next))
+}
+
+func views(items []Transaction) []View {
+	out := make([]View, len(items))
+	for i, t := range items {
+		out[i] = t.View()
+	}
+	return out
+}
+
+// sortName is the ?sort value a cursor was issued for: a cursor continues
+// only the order it was taken in.
+func sortName(oldest bool) string {
+	if oldest {
+		return "created_at"
+	}
+	return "-created_at"
+}
+
+func encodeListCursor(p *Position, oldest bool) string {
+	return httpserver.EncodeCursor(sortName(oldest), httpserver.CursorTime(p.CreatedAt), p.ID)
+}
+
+func decodeListCursor(token string, oldest bool) (*Position, error) {
+	parts, err := httpserver.DecodeCursor(token, 3)
+	if err != nil {
+		return nil, err
+	}
+	if parts[0] != sortName(oldest) || uuid.Validate(parts[2]) != nil || len(parts[2]) != 36 {
+		return nil, httpserver.ErrBadCursor
+	}
+	at, err := httpserver.ParseCursorTime(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	return &Position{CreatedAt: at, ID: parts[2]}, nil
 }
 
 // listPage is the page envelope; past 10 000 matches total is Postgres's
@@ -302,6 +373,13 @@ func parseFilter(c *fiber.Ctx) (Filter, error) {
 	case "", StatusInProgress, StatusCompleted, StatusCanceled, StatusToReview, StatusUnknown:
 	default:
 		fields["status"] = "must be IN_PROGRESS, COMPLETED, CANCELED, TO_REVIEW or UNKNOWN"
+	}
+	switch c.Query("sort") {
+	case "", "-created_at":
+	case "created_at":
+		f.Oldest = true
+	default:
+		fields["sort"] = "must be created_at (oldest first) or -created_at (newest first)"
 	}
 	switch f.Bank {
 	case "", BankBanesco, BankMobileTransfer:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,17 +20,47 @@ type Filter struct {
 	Phone           string
 	NationalID      string
 	From, To        time.Time // created_at day range in Venezuela time, inclusive
-	Limit, Offset   int
+
+	// Oldest lists oldest first (sort=created_at: a reviewer works the
+	// TO_REVIEW queue in order); the default is newest first.
+	Oldest bool
+	// After continues a keyset listing strictly after this position (in the
+	// listing's order); Offset is then ignored.
+	After         *Position
+	Limit, Offset int
 }
 
-// ListQuery builds the SQL of a filtered page (newest first) and of its count.
+// Position is where a keyset listing stopped: the (created_at, id) of the last
+// row returned, the key of the indexes the listings read.
+type Position struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// PositionOf is the position just after t.
+func PositionOf(t Transaction) *Position { return &Position{CreatedAt: t.CreatedAt, ID: t.ID} }
+
+// SQL is one statement and its arguments.
+type SQL struct {
+	Text string
+	Args []any
+}
+
+// ListQuery builds the SQL of a filtered page and of its (capped) count.
 // Each filter is an equality on an indexed column, so Postgres picks the index of
-// the most selective one (see the plan tests).
-func ListQuery(f Filter) (query, count string, args []any) {
+// the most selective one (see the plan tests). With f.After the page starts
+// with a row comparison on (created_at, id), which the same indexes answer by
+// seeking to the position: the millionth row costs what the first does, while
+// an OFFSET reads and discards every row before it.
+func ListQuery(f Filter) (page, count SQL) {
 	var where []string
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	var args []any
+	add := func(cond string, v ...any) {
+		for _, x := range v {
+			args = append(args, x)
+			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1)
+		}
+		where = append(where, cond)
 	}
 	where = append(where, "deleted_at IS NULL")
 	if f.OwnerID != "" {
@@ -63,10 +94,23 @@ func ListQuery(f Filter) (query, count string, args []any) {
 	cond := strings.Join(where, " AND ")
 	// Counting stops after exactCountLimit+1 rows: an exact count of a
 	// million-row listing costs seconds, a capped one milliseconds.
-	count = fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM transactions WHERE %s LIMIT %d) capped`, cond, exactCountLimit+1)
-	n := len(args)
-	query = fmt.Sprintf(`SELECT %s FROM transactions WHERE %s ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`, columns, cond, n+1, n+2)
-	return query, count, args
+	count = SQL{fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM transactions WHERE %s LIMIT %d) capped`, cond, exactCountLimit+1), slices.Clone(args)}
+
+	order, cmp := "DESC", "<"
+	if f.Oldest {
+		order, cmp = "ASC", ">"
+	}
+	if f.After != nil {
+		add("(created_at, id) "+cmp+" (?, ?::uuid)", f.After.CreatedAt, f.After.ID)
+		cond = strings.Join(where, " AND ")
+	}
+	args = append(args, f.Limit)
+	text := fmt.Sprintf(`SELECT %s FROM transactions WHERE %s ORDER BY created_at %s, id %s LIMIT $%d`, columns, cond, order, order, len(args))
+	if f.After == nil && f.Offset > 0 {
+		args = append(args, f.Offset)
+		text += " OFFSET $" + strconv.Itoa(len(args))
+	}
+	return SQL{text, args}, count
 }
 
 // exactCountLimit is the largest total reported exactly; beyond it the total is
@@ -76,13 +120,13 @@ const exactCountLimit = 10_000
 // List returns a page of transactions and the total that match; estimated is
 // true when the total is the planner's estimate (more than exactCountLimit).
 func (s *Store) List(ctx context.Context, f Filter) (items []Transaction, total int, estimated bool, err error) {
-	query, count, args := ListQuery(f)
-	if err := s.db.GetContext(ctx, &total, count, args...); err != nil {
+	page, count := ListQuery(f)
+	if err := s.db.GetContext(ctx, &total, count.Text, count.Args...); err != nil {
 		return nil, 0, false, fmt.Errorf("count transactions: %w", err)
 	}
 	if total > exactCountLimit {
 		estimated = true
-		if total, err = s.estimate(ctx, query, args); err != nil {
+		if total, err = s.estimate(ctx, count); err != nil {
 			return nil, 0, false, err
 		}
 		total = max(total, exactCountLimit+1)
@@ -91,18 +135,28 @@ func (s *Store) List(ctx context.Context, f Filter) (items []Transaction, total 
 	// An exact total tells that a page past it is empty; an estimate does not
 	// (it can be short of the real count), so that page is read.
 	if estimated || total > f.Offset {
-		if err := s.db.SelectContext(ctx, &items, query, append(args, f.Limit, f.Offset)...); err != nil {
+		if err := s.db.SelectContext(ctx, &items, page.Text, page.Args...); err != nil {
 			return nil, 0, false, fmt.Errorf("list transactions: %w", err)
 		}
 	}
 	return items, total, estimated, nil
 }
 
-// estimate asks the planner how many rows the page query's filter matches.
-func (s *Store) estimate(ctx context.Context, query string, args []any) (int, error) {
-	where := query[strings.Index(query, " WHERE "):strings.Index(query, " ORDER BY ")]
+// Page returns up to f.Limit transactions of a keyset listing, without a count.
+func (s *Store) Page(ctx context.Context, f Filter) ([]Transaction, error) {
+	page, _ := ListQuery(f)
+	items := []Transaction{}
+	if err := s.db.SelectContext(ctx, &items, page.Text, page.Args...); err != nil {
+		return nil, fmt.Errorf("list transactions: %w", err)
+	}
+	return items, nil
+}
+
+// estimate asks the planner how many rows the count query's filter matches.
+func (s *Store) estimate(ctx context.Context, count SQL) (int, error) {
+	where := count.Text[strings.Index(count.Text, " WHERE "):strings.LastIndex(count.Text, " LIMIT ")]
 	var plan []byte
-	if err := s.db.GetContext(ctx, &plan, `EXPLAIN (FORMAT JSON) SELECT 1 FROM transactions`+where, args...); err != nil {
+	if err := s.db.GetContext(ctx, &plan, `EXPLAIN (FORMAT JSON) SELECT 1 FROM transactions`+where, count.Args...); err != nil {
 		return 0, fmt.Errorf("estimate transactions: %w", err)
 	}
 	var out []struct {

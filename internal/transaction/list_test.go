@@ -20,7 +20,12 @@ type planNode struct {
 	NodeType     string     `json:"Node Type"`
 	RelationName string     `json:"Relation Name"`
 	IndexName    string     `json:"Index Name"`
+	IndexCond    string     `json:"Index Cond"`
 	Plans        []planNode `json:"Plans"`
+	// With ANALYZE: the rows a node returned and the rows its filter read and
+	// threw away, together what it read.
+	ActualRows      float64 `json:"Actual Rows"`
+	RemovedByFilter float64 `json:"Rows Removed by Filter"`
 }
 
 // walk visits every node of the plan.
@@ -34,8 +39,13 @@ func (n planNode) walk(fn func(planNode)) {
 // explain returns the root of query's plan with args bound.
 func explain(t *testing.T, db *pgtest.DB, query string, args []any) planNode {
 	t.Helper()
+	return explainWith(t, db, "EXPLAIN (FORMAT JSON) ", query, args)
+}
+
+func explainWith(t *testing.T, db *pgtest.DB, prefix, query string, args []any) planNode {
+	t.Helper()
 	var raw []byte
-	if err := db.GetContext(context.Background(), &raw, "EXPLAIN (FORMAT JSON) "+query, args...); err != nil {
+	if err := db.GetContext(context.Background(), &raw, prefix+query, args...); err != nil {
 		t.Fatalf("explain %s: %v", query, err)
 	}
 	var plans []struct {
@@ -151,8 +161,8 @@ func TestListQueryPlans(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.filter
 			f.Limit = 20
-			query, count, args := transaction.ListQuery(f)
-			root := explain(t, db, query, append(args, f.Limit, f.Offset))
+			page, count := transaction.ListQuery(f)
+			root := explain(t, db, page.Text, page.Args)
 			var nodes, indexes []string
 			root.walk(func(n planNode) {
 				nodes = append(nodes, n.NodeType)
@@ -170,7 +180,7 @@ func TestListQueryPlans(t *testing.T) {
 
 			// The count is logged, not asserted: counting an unfiltered table reads it.
 			var countIdx []string
-			explain(t, db, count, args).walk(func(n planNode) {
+			explain(t, db, count.Text, count.Args).walk(func(n planNode) {
 				if n.IndexName != "" {
 					countIdx = append(countIdx, n.NodeType+" using "+n.IndexName)
 				} else if n.RelationName != "" {
@@ -181,7 +191,7 @@ func TestListQueryPlans(t *testing.T) {
 
 			// The query runs and returns rows of the filter.
 			var got []transaction.Transaction
-			if err := db.SelectContext(context.Background(), &got, query, append(args, f.Limit, f.Offset)...); err != nil {
+			if err := db.SelectContext(context.Background(), &got, page.Text, page.Args...); err != nil {
 				t.Fatalf("run: %v", err)
 			}
 			for i, tx := range got {
@@ -191,10 +201,55 @@ func TestListQueryPlans(t *testing.T) {
 				if f.OwnerID != "" && tx.UserID != f.OwnerID {
 					t.Errorf("row %d belongs to %s", i, tx.UserID)
 				}
-				if i > 0 && tx.CreatedAt.After(got[i-1].CreatedAt) {
-					t.Errorf("row %d is newer than row %d", i, i-1)
+				if i > 0 && tx.CreatedAt.After(got[i-1].CreatedAt) != f.Oldest {
+					t.Errorf("row %d is out of order (oldest first: %v)", i, f.Oldest)
+				}
+				if f.After != nil && (tx.CreatedAt.After(f.After.CreatedAt) != f.Oldest) {
+					t.Errorf("row %d (%v) is not after the cursor (%v)", i, tx.CreatedAt, f.After.CreatedAt)
 				}
 			}
+		})
+	}
+
+	// A keyset page deep in the table reads about its own rows: the position
+	// is a condition of the index scan, not a filter over everything before it.
+	// The OFFSET page at the same depth is the contrast the test measures
+	// against (it reads every row it skips).
+	deep := &transaction.Position{CreatedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(-150_000 * 30 * time.Second),
+		ID: "00000000-0000-0000-0000-000000000000"}
+	rowsRead := func(t *testing.T, f transaction.Filter) float64 {
+		page, _ := transaction.ListQuery(f)
+		var read float64
+		explainWith(t, db, "EXPLAIN (ANALYZE, FORMAT JSON) ", page.Text, page.Args).walk(func(n planNode) {
+			if n.RelationName == "transactions" {
+				read += n.ActualRows + n.RemovedByFilter
+			}
+		})
+		return read
+	}
+	if read := rowsRead(t, transaction.Filter{Limit: 21, Offset: 148_000}); read < 148_000 {
+		t.Errorf("OFFSET 148000 read %v rows; the contrast is wrong", read)
+	}
+	for _, tt := range []struct {
+		name   string
+		filter transaction.Filter
+	}{
+		{"admin newest first", transaction.Filter{After: deep}},
+		{"admin oldest first", transaction.Filter{After: deep, Oldest: true}},
+		{"user", transaction.Filter{OwnerID: someUser, After: deep}},
+		{"TO_REVIEW oldest first", transaction.Filter{Status: "TO_REVIEW", Oldest: true, After: deep}},
+		{"TO_REVIEW newest first", transaction.Filter{Status: "TO_REVIEW", After: deep}},
+	} {
+		t.Run("keyset "+tt.name, func(t *testing.T) {
+			f := tt.filter
+			f.Limit = 21
+			// Deleted rows (1 %) and other owners' rows are filtered, so
+			// "about its own rows" allows a few hundred.
+			read := rowsRead(t, f)
+			if read > 1_500 {
+				t.Errorf("keyset page at depth 150000 read %v rows, want about %d", read, f.Limit)
+			}
+			t.Logf("read %v rows", read)
 		})
 	}
 }

@@ -72,6 +72,10 @@ func New(d Deps) *fiber.App {
 	route := func(h fiber.Handler, perm string) []fiber.Handler { return append(can(perm), h) }
 	v1.Post("/transactions", route(th.Create, auth.PermTransactionCreate)...)
 	v1.Get("/transactions", route(th.List, auth.PermTransactionRead)...)
+	// Before /transactions/:transaction_id, which would take "export" for an id
+	// (the id "export" is reserved at creation for that reason).
+	v1.Get("/transactions/export", route(th.Export, auth.PermTransactionRead)...)
+	v1.Get("/reports/summary", route(th.Summary, auth.PermTransactionRead)...)
 	v1.Get("/transactions/:transaction_id", route(th.Get, auth.PermTransactionRead)...)
 	v1.Get("/transactions/:transaction_id/status", route(th.Status, auth.PermTransactionRead)...)
 	v1.Get("/transactions/:transaction_id/events", route(th.Events, auth.PermTransactionRead)...)

@@ -6,3 +6,6 @@ import "github.com/prometheus/client_golang/prometheus"
 func (m *Metrics) ClaimsRefused(cause string) prometheus.Counter {
 	return m.claimsRefused.WithLabelValues(cause)
 }
+
+// DefuseCell is the export's CSV-injection defence.
+var DefuseCell = defuseCell

@@ -33,12 +33,14 @@ type Handler struct {
 	deadline func(bank string) time.Duration
 	log      zerolog.Logger
 	now      func() time.Time
+	exports  chan struct{} // a slot per running export (MaxConcurrentExports)
 }
 
 // NewHandler returns the Transactions handlers; deadline gives VERIFY_DEADLINE
 // for a bank (config.Config.DeadlineFor).
 func NewHandler(store *Store, checks Checks, deadline func(bank string) time.Duration, log zerolog.Logger) *Handler {
-	return &Handler{store: store, checks: checks, deadline: deadline, log: log, now: time.Now}
+	return &Handler{store: store, checks: checks, deadline: deadline, log: log, now: time.Now,
+		exports: make(chan struct{}, MaxConcurrentExports)}
 }
 
 // owner is the owner filter of the caller: admins see everything.

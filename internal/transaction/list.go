@@ -46,23 +46,29 @@ type SQL struct {
 	Args []any
 }
 
-// ListQuery builds the SQL of a filtered page and of its (capped) count.
-// Each filter is an equality on an indexed column, so Postgres picks the index of
-// the most selective one (see the plan tests). With f.After the page starts
-// with a row comparison on (created_at, id), which the same indexes answer by
-// seeking to the position: the millionth row costs what the first does, while
-// an OFFSET reads and discards every row before it.
-func ListQuery(f Filter) (page, count SQL) {
-	var where []string
-	var args []any
-	add := func(cond string, v ...any) {
-		for _, x := range v {
-			args = append(args, x)
-			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1)
-		}
-		where = append(where, cond)
+// conditions is a WHERE clause under construction: each condition's "?"
+// placeholders are numbered as its values join the arguments.
+type conditions struct {
+	where []string
+	args  []any
+}
+
+func (w *conditions) add(cond string, v ...any) {
+	for _, x := range v {
+		w.args = append(w.args, x)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
 	}
-	where = append(where, "deleted_at IS NULL")
+	w.where = append(w.where, cond)
+}
+
+func (w *conditions) String() string { return strings.Join(w.where, " AND ") }
+
+// filterConditions is the WHERE clause of a filter, shared by the list, the
+// export and the summary so that the three always select the same rows.
+func filterConditions(f Filter) *conditions {
+	w := &conditions{}
+	add := w.add
+	w.where = append(w.where, "deleted_at IS NULL")
 	if f.OwnerID != "" {
 		add("user_id = ?", f.OwnerID)
 	}
@@ -91,20 +97,31 @@ func ListQuery(f Filter) (page, count SQL) {
 	if !f.To.IsZero() {
 		add("created_at < ?", f.To)
 	}
-	cond := strings.Join(where, " AND ")
+	return w
+}
+
+// ListQuery builds the SQL of a filtered page and of its (capped) count.
+// Each filter is an equality on an indexed column, so Postgres picks the index of
+// the most selective one (see the plan tests). With f.After the page starts
+// with a row comparison on (created_at, id), which the same indexes answer by
+// seeking to the position: the millionth row costs what the first does, while
+// an OFFSET reads and discards every row before it.
+func ListQuery(f Filter) (page, count SQL) {
+	w := filterConditions(f)
+	cond := w.String()
 	// Counting stops after exactCountLimit+1 rows: an exact count of a
 	// million-row listing costs seconds, a capped one milliseconds.
-	count = SQL{fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM transactions WHERE %s LIMIT %d) capped`, cond, exactCountLimit+1), slices.Clone(args)}
+	count = SQL{fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM transactions WHERE %s LIMIT %d) capped`, cond, exactCountLimit+1), slices.Clone(w.args)}
 
 	order, cmp := "DESC", "<"
 	if f.Oldest {
 		order, cmp = "ASC", ">"
 	}
 	if f.After != nil {
-		add("(created_at, id) "+cmp+" (?, ?::uuid)", f.After.CreatedAt, f.After.ID)
-		cond = strings.Join(where, " AND ")
+		w.add("(created_at, id) "+cmp+" (?, ?::uuid)", f.After.CreatedAt, f.After.ID)
+		cond = w.String()
 	}
-	args = append(args, f.Limit)
+	args := append(w.args, f.Limit)
 	text := fmt.Sprintf(`SELECT %s FROM transactions WHERE %s ORDER BY created_at %s, id %s LIMIT $%d`, columns, cond, order, order, len(args))
 	if f.After == nil && f.Offset > 0 {
 		args = append(args, f.Offset)

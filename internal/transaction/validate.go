@@ -61,6 +61,9 @@ var (
 	reNationalID    = regexp.MustCompile(`^[VE]\d{4,9}$`)
 )
 
+// ReservedTransactionID cannot be a client's id: its path is the export's.
+const ReservedTransactionID = "export"
+
 // Validate checks and normalises a create request against the rules of
 // docs/api.md; the map names each field at fault.
 func (r CreateRequest) Validate(now time.Time) (NewTransaction, map[string]string) {
@@ -76,6 +79,8 @@ func (r CreateRequest) Validate(now time.Time) (NewTransaction, map[string]strin
 	}
 	if !reTransactionID.MatchString(n.TransactionID) {
 		f["transaction_id"] = "must be 1 to 100 letters, digits, '_' or '-'"
+	} else if n.TransactionID == ReservedTransactionID {
+		f["transaction_id"] = `"export" is reserved: GET /api/v1/transactions/export is the CSV export`
 	}
 	if n.Bank != BankBanesco && n.Bank != BankMobileTransfer {
 		f["bank"] = "must be BANESCO or MOBILE_TRANSFER"

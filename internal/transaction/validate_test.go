@@ -314,3 +314,17 @@ func wantEq(t *testing.T, what, got, want string) {
 		t.Errorf("%s = %q, want %q", what, got, want)
 	}
 }
+
+// TestDefuseCell: cells a spreadsheet would evaluate get a leading
+// apostrophe; every other cell is left exactly as it is.
+func TestDefuseCell(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"=1+1": "'=1+1", "+58": "'+58", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx",
+		"": "", "1240.00": "1240.00", "Ana": "Ana", "'quoted": "'quoted", "a=b": "a=b", " =x": " =x",
+	} {
+		if got := transaction.DefuseCell(in); got != want {
+			t.Errorf("DefuseCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -493,6 +493,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return "/api/v1/transactions", e.txBody(fmt.Sprintf("AUTHZ-NEW-%d", e.seq.Add(1)))
 		}, perm: auth.PermTransactionCreate, want: authed(201, 403, 201, 201, 201)},
 		"GET /api/v1/transactions": {call: static("/api/v1/transactions"), perm: auth.PermTransactionRead, want: authed(200, 403, 200, 200, 200)},
+		// Reconciliation: the caller's own transactions (admins: all), so
+		// every reader gets 200 (a non-owner's export is simply empty of the
+		// owner's rows).
+		"GET /api/v1/transactions/export": {call: static("/api/v1/transactions/export"), perm: auth.PermTransactionRead, want: authed(200, 403, 200, 200, 200)},
+		"GET /api/v1/reports/summary":     {call: static("/api/v1/reports/summary"), perm: auth.PermTransactionRead, want: authed(200, 403, 200, 200, 200)},
 		"GET /api/v1/transactions/:transaction_id": {call: onTx("", nil), perm: auth.PermTransactionRead,
 			want: authed(404, 403, 200, 404, 200)},
 		"GET /api/v1/transactions/:transaction_id/status": {call: onTx("/status", nil), perm: auth.PermTransactionRead,

@@ -276,7 +276,7 @@ func TestTransactionExport(t *testing.T) {
 		}
 		want := map[string]string{
 			"formula": "'" + hostile["formula"], "plus": "'" + hostile["plus"], "minus": "'" + hostile["minus"],
-			"at": "'" + hostile["at"],
+			"at":     "'" + hostile["at"],
 			"quotes": hostile["quotes"], "newline": hostile["newline"], "plain": hostile["plain"], "apostroph": hostile["apostroph"],
 		}
 		for name, v := range byConcept {

@@ -125,12 +125,17 @@ type call struct {
 	auth      bool
 	retryable bool // safe to send again after a 429/503
 	header    http.Header
+	// stream receives a 2xx body as it arrives instead of out (the CSV
+	// export); the call's context, not the client's timeout, bounds it.
+	stream io.Writer
+	accept string // the Accept header; application/json when empty
 }
 
 // reply is what a call got.
 type reply struct {
-	status int
-	header http.Header
+	status   int
+	header   http.Header
+	streamed int64 // bytes copied to call.stream
 }
 
 // do sends the call with the token, refreshing it once on a 401, and retries
@@ -200,6 +205,9 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token string) (
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
+	if cl.accept != "" {
+		req.Header.Set("Accept", cl.accept)
+	}
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
@@ -212,11 +220,29 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token string) (
 	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
 		req.Header.Set("X-Request-ID", id)
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if cl.stream != nil {
+		// http.Client.Timeout covers reading the body: a big export would
+		// be cut at 30 s however fast it flows.
+		unbounded := *c.http
+		unbounded.Timeout = 0
+		hc = &unbounded
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return reply{}, fmt.Errorf("client: %s %s: %w", cl.method, cl.path, err)
 	}
 	defer resp.Body.Close()
+	if cl.stream != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		n, err := io.Copy(cl.stream, resp.Body)
+		if err != nil {
+			// A cut transfer: the server failed mid-stream or the
+			// connection broke. What was written is incomplete.
+			return reply{status: resp.StatusCode, header: resp.Header, streamed: n},
+				fmt.Errorf("client: %s %s: stream cut after %d bytes (request %s): %w", cl.method, cl.path, n, resp.Header.Get("X-Request-ID"), err)
+		}
+		return reply{status: resp.StatusCode, header: resp.Header, streamed: n}, nil
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
 		return reply{}, fmt.Errorf("client: %s %s: read reply: %w", cl.method, cl.path, err)

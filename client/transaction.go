@@ -53,8 +53,19 @@ func (c *Client) Events(ctx context.Context, transactionID string) ([]Event, err
 	return out.Items, err
 }
 
-// ListTransactions returns a filtered page, newest first.
+// ListTransactions returns a filtered, counted page (newest first unless
+// o.Sort says otherwise). Deep pages are slower; walk a whole listing with
+// ListTransactionsAfter or EachTransaction instead.
 func (c *Client) ListTransactions(ctx context.Context, o ListOptions) (Page[Transaction], error) {
+	q := o.filters()
+	var p Page[Transaction]
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/v1/transactions", query: pageQuery(q, o.Page, o.Size),
+		out: &p, auth: true, retryable: true})
+	return p, err
+}
+
+// filters are the query parameters the list, the export and the summary share.
+func (o ListOptions) filters() url.Values {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
@@ -69,10 +80,48 @@ func (c *Client) ListTransactions(ctx context.Context, o ListOptions) (Page[Tran
 	set("national_id", o.NationalID)
 	set("from_date", o.FromDate)
 	set("to_date", o.ToDate)
-	var p Page[Transaction]
-	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/v1/transactions", query: pageQuery(q, o.Page, o.Size),
-		out: &p, auth: true, retryable: true})
+	set("sort", string(o.Sort))
+	return q
+}
+
+// ListTransactionsAfter returns the keyset page after cursor ("" for the
+// first) of up to limit transactions (1..100; 0 means the server's 20). Every
+// page costs the server the same at any depth, and transactions created
+// meanwhile do not shift the pages. o.Page and o.Size must be zero.
+func (c *Client) ListTransactionsAfter(ctx context.Context, o ListOptions, cursor string, limit int) (CursorPage[Transaction], error) {
+	q := o.filters()
+	q.Set("limit", strconv.Itoa(20))
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var p CursorPage[Transaction]
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/api/v1/transactions", query: q, out: &p, auth: true, retryable: true})
 	return p, err
+}
+
+// EachTransaction calls fn for every transaction the options select, in
+// order, page by page (100 at a time); an error from fn stops the walk and is
+// returned.
+func (c *Client) EachTransaction(ctx context.Context, o ListOptions, fn func(Transaction) error) error {
+	cursor := ""
+	for {
+		p, err := c.ListTransactionsAfter(ctx, o, cursor, 100)
+		if err != nil {
+			return err
+		}
+		for _, t := range p.Items {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		if p.NextCursor == nil {
+			return nil
+		}
+		cursor = *p.NextCursor
+	}
 }
 
 // Verify asks for a bank check as soon as the bank's limits allow and returns

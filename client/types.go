@@ -165,8 +165,27 @@ type ListOptions struct {
 	NationalID      string
 	FromDate        string // YYYY-MM-DD, created on or after (Caracas time)
 	ToDate          string // YYYY-MM-DD, created on or before
-	Page            int    // from 1
-	Size            int    // 1..100, default 20
+	// Sort is SortNewestFirst (the list's default) or SortOldestFirst (the
+	// export's default; a reviewer's TO_REVIEW queue).
+	Sort Sort
+	Page int // from 1 (ListTransactions only)
+	Size int // 1..100, default 20 (ListTransactions only)
+}
+
+// Sort orders transaction lists and exports by creation time.
+type Sort string
+
+// Sorts.
+const (
+	SortNewestFirst Sort = "-created_at"
+	SortOldestFirst Sort = "created_at"
+)
+
+// CursorPage is a keyset page: pass NextCursor back for the next one; it is
+// empty on the last page.
+type CursorPage[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
 }
 
 // User is an account.

@@ -419,3 +419,71 @@ func TestTransactionExportOutages(t *testing.T) {
 		}
 	})
 }
+
+// TestTransactionExportsAreCapped: four exports that the clients do not read
+// hold their slots; a fifth is 429 with Retry-After and starts nothing; once
+// the clients hang up, the slots come back.
+func TestTransactionExportsAreCapped(t *testing.T) {
+	t.Parallel()
+	e := txSetup(t, nil)
+	a := e.newUser(t)
+	// 10 kB a row: a first batch of 10 MB, more than the sockets buffer, so
+	// an unread export blocks with its slot held.
+	if _, err := e.db.ExecContext(context.Background(), `INSERT INTO transactions (transaction_id, user_id, status, bank, reference,
+			paid_on, customer_full_name, customer_phone, customer_national_id, status_reason, request_hash, deadline_at)
+		SELECT 'CAP-' || g, $1, 'TO_REVIEW', 'BANESCO', '5' || lpad(g::text, 11, '0'), DATE '2026-11-01', 'Ana Pérez',
+			'04141234567', 'V12345678', repeat('r', 10000), '\x00', now()
+		FROM generate_series(1, 1500) g`, a.id); err != nil {
+		t.Fatal(err)
+	}
+	open := func() (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/transactions/export", nil)
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		return (&http.Client{Transport: &http.Transport{}}).Do(req)
+	}
+	var held []*http.Response
+	for range transaction.MaxConcurrentExports {
+		resp, err := open()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("export: %v %v", resp, err)
+		}
+		held = append(held, resp)
+	}
+	before := strings.Count(e.logs.String(), "export done")
+	resp, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"rate_limited"`) {
+		t.Fatalf("fifth export: %d %s (Retry-After %q), want 429 rate_limited", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	for _, r := range held {
+		r.Body.Close()
+	}
+	// The slots come back once the streams notice the hang-up.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || n < 1500*10000 {
+				t.Errorf("export after the hang-ups: %d bytes, %v", n, err)
+			}
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("no export slot came back after the clients hung up (last status %d)", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := strings.Count(e.logs.String(), "export done"); got != before+1 {
+		t.Errorf("%d exports finished, want only the last one (the hung-up ones were cut)", got-before)
+	}
+}

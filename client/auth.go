@@ -45,6 +45,9 @@ func (c *Client) fresh() (string, bool) {
 // accessToken returns a usable access token, refreshing or logging in first
 // when there is none or it is about to expire.
 func (c *Client) accessToken(ctx context.Context) (string, error) {
+	if c.apiKey != "" {
+		return c.apiKey, nil
+	}
 	if tok, ok := c.fresh(); ok {
 		return tok, nil
 	}

@@ -46,6 +46,7 @@ type Client struct {
 	password string
 	tokens   Tokens
 	expiry   time.Time // of tokens.AccessToken; zero when unknown
+	apiKey   string    // WithAPIKey: sent instead of an access token, never renewed
 }
 
 // Option configures a Client.
@@ -164,7 +165,7 @@ func (c *Client) do(ctx context.Context, cl call) (reply, error) {
 		if !errors.As(err, &apiErr) {
 			return rep, err
 		}
-		if cl.auth && apiErr.StatusCode == http.StatusUnauthorized && !refreshed {
+		if cl.auth && apiErr.StatusCode == http.StatusUnauthorized && !refreshed && c.apiKey == "" {
 			refreshed = true
 			if rerr := c.renew(ctx, token); rerr != nil {
 				return rep, errors.Join(err, rerr)

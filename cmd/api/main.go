@@ -120,6 +120,14 @@ func run() error {
 		JWTSecret: cfg.JWTSecret, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginFailureWindow: cfg.LoginFailureWindow, Logger: log,
 	})
+	// Runs after the HTTP server has shut down (below, in this function) and
+	// before the pool closes (deferred earlier): the last_used_at of API keys
+	// noted since the last flush are written.
+	defer func() {
+		if err := authSvc.Close(); err != nil {
+			log.Warn().Err(err).Msg("api key usage not recorded at shutdown")
+		}
+	}()
 	if created, err := authSvc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	} else if created {

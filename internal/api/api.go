@@ -67,6 +67,12 @@ func New(d Deps) *fiber.App {
 	v1.Put("/users/:id/permissions", authn, limit, admin, ah.SetPermissions)
 	v1.Patch("/users/:id", authn, limit, admin, ah.PatchUser)
 
+	// API keys (docs/api.md, "API keys"): every user manages their own keys
+	// (admins everyone's) with a login; requests made with a key are refused.
+	v1.Post("/api-keys", authn, limit, auth.DenyAPIKeys, ah.CreateAPIKey)
+	v1.Get("/api-keys", authn, limit, auth.DenyAPIKeys, ah.ListAPIKeys)
+	v1.Delete("/api-keys/:id", authn, limit, auth.DenyAPIKeys, ah.RevokeAPIKey)
+
 	th := d.Transactions
 	can := func(perm string) []fiber.Handler { return []fiber.Handler{authn, limit, auth.Require(perm)} }
 	route := func(h fiber.Handler, perm string) []fiber.Handler { return append(can(perm), h) }

@@ -32,7 +32,7 @@ func TestAuthRoundTrip(t *testing.T) {
 	var u user
 	r.decode(t, &u)
 	if u.Email != "ana.perez@example.test" || u.FullName != "Ana Pérez" || !u.IsActive ||
-		!reflect.DeepEqual(u.Permissions, []string{"transaction:create", "transaction:read"}) {
+		!reflect.DeepEqual(u.Permissions, []string{"transaction:create", "transaction:read", "webhook:manage"}) {
 		t.Errorf("registered user = %+v", u)
 	}
 	if time.Since(u.CreatedAt) > time.Minute || u.CreatedAt.Location() != time.UTC {

@@ -29,13 +29,16 @@ import (
 // The actors of the authorization matrix.
 const (
 	anonymous   = "anonymous"
-	plain       = "plain user"    // default permissions (create, read), not the owner
+	plain       = "plain user"    // default permissions (create, read, webhook:manage), not the owner
 	noPerm      = "no permission" // no permissions at all
 	owner       = "owner"         // every transaction permission; created the transaction
 	other       = "other user"    // every transaction permission; not the owner
 	admin       = "admin"
 	deactivated = "deactivated"
 	loggedOut   = "logged out"
+	// API keys of the owner: one with transaction:read alone, one revoked.
+	keyRead    = "api key (read only)"
+	keyRevoked = "api key (revoked)"
 )
 
 // onlyPerm names the caller that holds exactly one permission, perm. There is
@@ -55,7 +58,7 @@ var singlePerm = func() map[string]string {
 	return m
 }()
 
-var actors = append([]string{anonymous, plain, noPerm, owner, other, admin, deactivated, loggedOut},
+var actors = append([]string{anonymous, plain, noPerm, owner, other, admin, deactivated, loggedOut, keyRead, keyRevoked},
 	func() []string {
 		var a []string
 		for _, p := range auth.AllPermissions {
@@ -98,7 +101,9 @@ func authzSetup(t *testing.T) *authzEnv {
 	e := &authzEnv{tokens: map[string]string{}, ids: map[string]string{}, pwd: map[string]string{}}
 	// Every route is called with bad tokens several times: more than the
 	// per-IP cap of invalid tokens, which is not what this test is about.
-	srv := apitest.Start(t, apitest.Options{NoAdmin: true, AuthFailuresPerIP: 10_000})
+	// The keys' last_used_at is written only at cleanup: a flush between the
+	// snapshots of a refused request would look like a side effect of it.
+	srv := apitest.Start(t, apitest.Options{NoAdmin: true, AuthFailuresPerIP: 10_000, KeyUsageFlush: 24 * time.Hour})
 	e.app, e.svc, e.url, e.db, e.insp = srv.App, srv.Auth, srv.URL, srv.DB, srv.Inspector
 	var names []string
 	if err := e.db.SelectContext(ctx, &names, `SELECT name FROM permissions ORDER BY name`); err != nil {
@@ -139,10 +144,22 @@ func authzSetup(t *testing.T) *authzEnv {
 		e.ids[a], e.pwd[a] = u.ID, pwd
 	}
 	for _, a := range actors {
-		if a != anonymous {
+		if a != anonymous && a != keyRead && a != keyRevoked {
 			e.tokens[a] = e.login(t, a)
 		}
 	}
+	read, err := e.svc.CreateAPIKey(ctx, e.ids[owner], "authz read only", []string{auth.PermTransactionRead}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := e.svc.CreateAPIKey(ctx, e.ids[owner], "authz revoked", allTxPerms, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RevokeAPIKey(ctx, "", revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.tokens[keyRead], e.tokens[keyRevoked] = read.Key, revoked.Key
 	if _, err := e.svc.Store().SetActive(ctx, e.ids[deactivated], false); err != nil {
 		t.Fatal(err)
 	}
@@ -253,12 +270,14 @@ type matrixEntry struct {
 	// fresh sends a newly issued token for actors who can log in (logout
 	// revokes the token it is sent with; the actor's main token must live on).
 	fresh bool
+	// noKeys: the route refuses requests made with an API key (403).
+	noKeys bool
 }
 
 // expect builds a want map: public routes give every actor the same status;
 // authenticated ones refuse anonymous, deactivated and logged-out callers with 401.
 func authed(plainS, noPermS, ownerS, otherS, adminS int) map[string]int {
-	return map[string]int{anonymous: 401, deactivated: 401, loggedOut: 401,
+	return map[string]int{anonymous: 401, deactivated: 401, loggedOut: 401, keyRevoked: 401,
 		plain: plainS, noPerm: noPermS, owner: ownerS, other: otherS, admin: adminS}
 }
 
@@ -272,6 +291,14 @@ func public(status int) map[string]int {
 
 // wantFor is the status actor a must get from the route.
 func (m matrixEntry) wantFor(a string) int {
+	if a == keyRead && m.perm != anyone {
+		// The owner's key with transaction:read: the owner's status where
+		// that is enough, else 403.
+		if !m.noKeys && (m.perm == anyUser || m.perm == auth.PermTransactionRead) {
+			return m.want[owner]
+		}
+		return http.StatusForbidden
+	}
 	p, single := singlePerm[a]
 	if !single {
 		return m.want[a]
@@ -480,9 +507,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			return "/api/v1/auth/refresh", map[string]string{"refresh_token": pair.RefreshToken}
 		}, perm: anyone, want: public(200)},
-		"POST /api/v1/auth/logout": {call: static("/api/v1/auth/logout"), perm: anyUser, want: authed(204, 204, 204, 204, 204), fresh: true},
+		"POST /api/v1/auth/logout": {call: static("/api/v1/auth/logout"), perm: anyUser, want: authed(204, 204, 204, 204, 204), fresh: true, noKeys: true},
 		"GET /api/v1/auth/me":      {call: static("/api/v1/auth/me"), perm: anyUser, want: authed(200, 200, 200, 200, 200)},
-		"GET /api/v1/users":        {call: static("/api/v1/users"), perm: auth.PermAdmin, want: authed(403, 403, 403, 403, 200)},
+		// API keys: any logged-in user, for themselves (admins: everyone's);
+		// never with a key.
+		"GET /api/v1/api-keys": {call: static("/api/v1/api-keys"), perm: anyUser, want: authed(200, 200, 200, 200, 200), noKeys: true},
+		"POST /api/v1/api-keys": {call: func(*testing.T, *authzEnv, string) (string, any) {
+			return "/api/v1/api-keys", map[string]any{"name": "authz", "permissions": []string{}}
+		}, perm: anyUser, want: authed(201, 201, 201, 201, 201), noKeys: true},
+		"DELETE /api/v1/api-keys/:id": {call: func(t *testing.T, e *authzEnv, a string) (string, any) {
+			k, err := e.svc.CreateAPIKey(context.Background(), e.ids[resourceOwner(a)], "authz delete", nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/api-keys/" + k.ID, nil
+		}, perm: anyUser, want: authed(404, 404, 204, 404, 204), noKeys: true},
+		"GET /api/v1/users": {call: static("/api/v1/users"), perm: auth.PermAdmin, want: authed(403, 403, 403, 403, 200)},
 		"PUT /api/v1/users/:id/permissions": {call: func(_ *testing.T, e *authzEnv, _ string) (string, any) {
 			return "/api/v1/users/" + e.ids["target"] + "/permissions", map[string]any{"permissions": auth.DefaultPermissions}
 		}, perm: auth.PermAdmin, want: authed(403, 403, 403, 403, 200)},
@@ -514,20 +554,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 		// Webhooks: webhook:manage, own endpoints only (admins: all); the feed
 		// is transaction:read.
 		"GET /api/v1/events":   {call: static("/api/v1/events"), perm: auth.PermTransactionRead, want: authed(200, 403, 200, 200, 200)},
-		"GET /api/v1/webhooks": {call: static("/api/v1/webhooks"), perm: auth.PermWebhookManage, want: authed(403, 403, 200, 200, 200)},
+		"GET /api/v1/webhooks": {call: static("/api/v1/webhooks"), perm: auth.PermWebhookManage, want: authed(200, 403, 200, 200, 200)},
 		"POST /api/v1/webhooks": {call: func(*testing.T, *authzEnv, string) (string, any) {
 			return "/api/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook"}
-		}, perm: auth.PermWebhookManage, want: authed(403, 403, 201, 201, 201)},
-		"GET /api/v1/webhooks/:id": {call: onWebhook("", nil), perm: auth.PermWebhookManage, want: authed(403, 403, 200, 404, 200)},
+		}, perm: auth.PermWebhookManage, want: authed(201, 403, 201, 201, 201)},
+		"GET /api/v1/webhooks/:id": {call: onWebhook("", nil), perm: auth.PermWebhookManage, want: authed(404, 403, 200, 404, 200)},
 		"PATCH /api/v1/webhooks/:id": {call: onWebhook("", map[string]any{"description": "authz"}), perm: auth.PermWebhookManage,
-			want: authed(403, 403, 200, 404, 200)},
-		"DELETE /api/v1/webhooks/:id": {call: onWebhook("", nil), perm: auth.PermWebhookManage, want: authed(403, 403, 204, 404, 204)},
+			want: authed(404, 403, 200, 404, 200)},
+		"DELETE /api/v1/webhooks/:id": {call: onWebhook("", nil), perm: auth.PermWebhookManage, want: authed(404, 403, 204, 404, 204)},
 		"POST /api/v1/webhooks/:id/rotate-secret": {call: onWebhook("/rotate-secret", nil), perm: auth.PermWebhookManage,
-			want: authed(403, 403, 200, 404, 200)},
+			want: authed(404, 403, 200, 404, 200)},
 		"POST /api/v1/webhooks/:id/test": {call: onWebhook("/test", nil), perm: auth.PermWebhookManage,
-			want: authed(403, 403, 202, 404, 202)},
+			want: authed(404, 403, 202, 404, 202)},
 		"GET /api/v1/webhooks/:id/deliveries": {call: onWebhook("/deliveries", nil), perm: auth.PermWebhookManage,
-			want: authed(403, 403, 200, 404, 200)},
+			want: authed(404, 403, 200, 404, 200)},
 		"POST /api/v1/webhooks/:id/deliveries/:delivery_id/retry": {call: func(t *testing.T, e *authzEnv, a string) (string, any) {
 			hook := e.newWebhook(t, a)
 			var path string
@@ -543,7 +583,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				path = hook + "/deliveries/" + list.Items[0].ID + "/retry"
 			})
 			return path, nil
-		}, perm: auth.PermWebhookManage, want: authed(403, 403, 202, 404, 202)},
+		}, perm: auth.PermWebhookManage, want: authed(404, 403, 202, 404, 202)},
 	}
 
 	served := map[string]bool{}
@@ -578,7 +618,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			want := entry.wantFor(a)
 			path, body := entry.call(t, e, a)
 			main := e.tokens[a]
-			if entry.fresh && main != "" && a != deactivated && a != loggedOut {
+			if entry.fresh && main != "" && a != deactivated && a != loggedOut && a != keyRead && a != keyRevoked {
 				e.tokens[a] = e.login(t, a)
 			}
 			var before authzState

@@ -57,6 +57,10 @@ type options struct {
 	registrationClosed bool
 	// db replaces the pool the service uses (an unreachable one for outage tests).
 	db *sqlx.DB
+	// keyUsageFlush is how often API keys' last_used_at is written (default 30 s).
+	keyUsageFlush time.Duration
+	// authFailuresPerIP caps failed authentications per IP a minute (default 60).
+	authFailuresPerIP int
 }
 
 // testBundle is one API served on a real listener over its own database and Redis.
@@ -80,7 +84,8 @@ func setup(t *testing.T, o options) *testBundle {
 	}
 	b := &testBundle{logs: &syncBuffer{}}
 	srv := apitest.Start(t, apitest.Options{Pool: o.db, NoAdmin: o.db != nil, Log: b.logs, RateLimit: o.rateLimit,
-		LoginMaxFailures: o.loginMaxFailures, RegistrationClosed: o.registrationClosed, CORSOrigins: []string{allowedOrigin}})
+		LoginMaxFailures: o.loginMaxFailures, RegistrationClosed: o.registrationClosed, CORSOrigins: []string{allowedOrigin},
+		KeyUsageFlush: o.keyUsageFlush, AuthFailuresPerIP: o.authFailuresPerIP})
 	b.db, b.redis, b.svc, b.url, b.client = srv.DB, srv.Redis, srv.Auth, srv.URL, srv.HTTP
 	return b
 }

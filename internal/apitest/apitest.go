@@ -51,10 +51,13 @@ type Options struct {
 	Level     zerolog.Level      // default: debug
 	Checks    transaction.Checks // default: the real queue.Scheduler
 
-	AccessTTL          time.Duration // default 10m
-	RateLimit          int           // per client per minute, default 1 000 000
-	LoginMaxFailures   int           // default 100
-	AuthFailuresPerIP  int           // invalid bearer tokens per IP a minute, default the service's (60)
+	AccessTTL         time.Duration // default 10m
+	RateLimit         int           // per client per minute, default 1 000 000
+	LoginMaxFailures  int           // default 100
+	AuthFailuresPerIP int           // invalid bearer tokens per IP a minute, default the service's (60)
+	// KeyUsageFlush is how often API keys' last_used_at is written (default
+	// the service's, 30 s); the pending ones are written at cleanup too.
+	KeyUsageFlush      time.Duration
 	RegistrationClosed bool
 	CORSOrigins        []string
 	Deadline           time.Duration // VERIFY_DEADLINE, default 24h
@@ -133,8 +136,11 @@ func Start(t testing.TB, o Options) *Server {
 	s.Auth = auth.NewService(auth.NewStore(pool), s.RDB, auth.Options{
 		JWTSecret: JWTSecret, AccessTokenTTL: o.AccessTTL, RefreshTokenTTL: time.Hour, BcryptCost: bcrypt.MinCost,
 		LoginMaxFailures: o.LoginMaxFailures, LoginFailureWindow: time.Minute, Logger: s.Log,
-		AuthFailuresPerIP: o.AuthFailuresPerIP,
+		AuthFailuresPerIP: o.AuthFailuresPerIP, KeyUsageFlush: o.KeyUsageFlush,
 	})
+	// Registered before the app's shutdown, so it runs after it (cleanups run
+	// last in, first out), as cmd/api does; a test's broken pool only logs.
+	t.Cleanup(func() { _ = s.Auth.Close() })
 	if !o.NoAdmin {
 		if _, err := s.Auth.EnsureAdmin(context.Background(), AdminEmail, AdminPassword); err != nil {
 			t.Fatalf("apitest: EnsureAdmin: %v", err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -138,7 +139,12 @@ func (h *Handler) Logout(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	if err := h.svc.Logout(c.UserContext(), PrincipalOf(c), req.RefreshToken); err != nil {
+	err := h.svc.Logout(c.UserContext(), PrincipalOf(c), req.RefreshToken)
+	if errors.Is(err, ErrAPIKeyLogout) {
+		return httpserver.NewError(fiber.StatusForbidden, "forbidden",
+			"an API key has no session to log out of; revoke it with DELETE /api/v1/api-keys/{id}")
+	}
+	if err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -153,8 +159,13 @@ func (h *Handler) Me(c *fiber.Ctx) error {
 	return c.JSON(u)
 }
 
-// ListUsers returns a page of users (GET /api/v1/users, admin).
+// ListUsers returns users newest first (GET /api/v1/users, admin). With
+// ?cursor or ?limit it answers the keyset envelope {items, next_cursor};
+// otherwise the page envelope of ?page and ?size, kept for existing clients.
 func (h *Handler) ListUsers(c *fiber.Ctx) error {
+	if c.Query("cursor") != "" || c.Query("limit") != "" {
+		return h.listUsersKeyset(c)
+	}
 	page, size, err := httpserver.PageParams(c)
 	if err != nil {
 		return err
@@ -164,6 +175,31 @@ func (h *Handler) ListUsers(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(httpserver.NewPage(users, total, page, size))
+}
+
+func (h *Handler) listUsersKeyset(c *fiber.Ctx) error {
+	if c.Query("page") != "" || c.Query("size") != "" {
+		field := "page"
+		if c.Query("page") == "" {
+			field = "size"
+		}
+		return httpserver.Validation(map[string]string{field: "cannot be combined with cursor or limit"})
+	}
+	after, limit, err := keysetParams(c, usersCursorTag)
+	if err != nil {
+		return err
+	}
+	users, err := h.svc.store.ListUsersAfter(c.UserContext(), after, limit+1)
+	if err != nil {
+		return err
+	}
+	next := nextCursor(usersCursorTag, len(users), limit, func() (time.Time, string) {
+		return users[limit-1].CreatedAt, users[limit-1].ID
+	})
+	if len(users) > limit {
+		users = users[:limit]
+	}
+	return c.JSON(httpserver.NewCursors(users, next))
 }
 
 type permissionsRequest struct {

@@ -19,8 +19,9 @@ const (
 // AllPermissions lists every permission in a stable order.
 var AllPermissions = []string{PermTransactionCreate, PermTransactionRead, PermTransactionUpdate, PermTransactionDelete, PermAdmin, PermWebhookManage}
 
-// DefaultPermissions are granted to a newly registered user.
-var DefaultPermissions = []string{PermTransactionCreate, PermTransactionRead}
+// DefaultPermissions are granted to a newly registered user: a client app
+// records payments, reads them and registers the webhooks that report them.
+var DefaultPermissions = []string{PermTransactionCreate, PermTransactionRead, PermWebhookManage}
 
 // ValidPermission reports whether p is a known permission.
 func ValidPermission(p string) bool { return slices.Contains(AllPermissions, p) }
@@ -31,9 +32,15 @@ type Principal struct {
 	UserID      string
 	Email       string
 	Permissions []string
-	TokenID     string // jti of the access token
-	ExpiresAt   int64  // unix seconds of the access token's exp
+	TokenID     string // jti of the access token ("" for an API key)
+	ExpiresAt   int64  // unix seconds of the access token's exp (0 for an API key)
+	// APIKeyID is the API key the request authenticated with ("" for a JWT);
+	// Permissions are then the key's AND its owner's current ones.
+	APIKeyID string
 }
+
+// ViaAPIKey reports whether the caller authenticated with an API key.
+func (p *Principal) ViaAPIKey() bool { return p != nil && p.APIKeyID != "" }
 
 // Has reports whether the principal holds perm.
 func (p *Principal) Has(perm string) bool { return p != nil && slices.Contains(p.Permissions, perm) }

@@ -35,8 +35,15 @@ type Options struct {
 	// AuthFailuresPerIP caps invalid bearer tokens from one IP per minute
 	// (default 60): past it, requests are answered 429 before any lookup.
 	AuthFailuresPerIP int
-	Now               func() time.Time
-	Logger            zerolog.Logger
+	// KeyUsageFlush is how often the last_used_at of API keys is written, in
+	// one statement for every key used since (default 30 s): the granularity
+	// of last_used_at. KeyUsageMaxPending bounds the keys held between flushes
+	// (default 10 000). MaxAPIKeysPerUser caps a user's live keys (default 100).
+	KeyUsageFlush      time.Duration
+	KeyUsageMaxPending int
+	MaxAPIKeysPerUser  int
+	Now                func() time.Time
+	Logger             zerolog.Logger
 }
 
 // Service is the auth domain: it holds the store, the token signer and Redis
@@ -46,7 +53,8 @@ type Service struct {
 	tokens *Tokens
 	rdb    redis.UniversalClient
 	opts   Options
-	dummy  []byte // a bcrypt hash compared on unknown emails, so timing reveals nothing
+	dummy  []byte    // a bcrypt hash compared on unknown emails, so timing reveals nothing
+	usage  *keyUsage // batched last_used_at of API keys
 }
 
 // NewService wires the auth domain.
@@ -66,8 +74,18 @@ func NewService(store *Store, rdb redis.UniversalClient, opts Options) *Service 
 	if opts.AuthFailuresPerIP == 0 {
 		opts.AuthFailuresPerIP = 60
 	}
+	if opts.KeyUsageFlush <= 0 {
+		opts.KeyUsageFlush = 30 * time.Second
+	}
+	if opts.KeyUsageMaxPending <= 0 {
+		opts.KeyUsageMaxPending = 10_000
+	}
+	if opts.MaxAPIKeysPerUser <= 0 {
+		opts.MaxAPIKeysPerUser = 100
+	}
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("not-a-real-password"), opts.BcryptCost)
-	return &Service{store: store, tokens: NewTokens(opts.JWTSecret, opts.AccessTokenTTL, opts.Now), rdb: rdb, opts: opts, dummy: dummy}
+	return &Service{store: store, tokens: NewTokens(opts.JWTSecret, opts.AccessTokenTTL, opts.Now), rdb: rdb, opts: opts, dummy: dummy,
+		usage: newKeyUsage(store, opts.KeyUsageFlush, opts.KeyUsageMaxPending, opts.Logger)}
 }
 
 // Store exposes the user store (for the admin routes).
@@ -214,8 +232,15 @@ func (s *Service) Refresh(ctx context.Context, raw string) (TokenPair, error) {
 func revokedKey(jti string) string          { return "auth:revoked:" + jti }
 func revokedFamilyKey(family string) string { return "auth:revoked_family:" + family }
 
+// ErrAPIKeyLogout is a logout sent with an API key: a key has no session to
+// end; it is revoked with DELETE /api/v1/api-keys/{id}.
+var ErrAPIKeyLogout = errors.New("auth: an api key cannot log out")
+
 // Logout revokes the access token (until its expiry) and, when given, the refresh token.
 func (s *Service) Logout(ctx context.Context, p *Principal, refresh string) error {
+	if p.APIKeyID != "" {
+		return ErrAPIKeyLogout
+	}
 	ttl := time.Until(time.Unix(p.ExpiresAt, 0)) + time.Minute
 	if err := s.rdb.Set(ctx, revokedKey(p.TokenID), "1", ttl).Err(); err != nil {
 		return fmt.Errorf("revoke access token: %w", err)
@@ -226,9 +251,14 @@ func (s *Service) Logout(ctx context.Context, p *Principal, refresh string) erro
 	return nil
 }
 
-// Authenticate turns a raw bearer token into a Principal: valid signature and
-// claims, not revoked, user still active; permissions come from the database.
+// Authenticate turns a raw bearer token into a Principal. Tokens starting with
+// "vk_" are API keys (authenticateKey); anything else is a JWT access token:
+// valid signature and claims, not revoked, user still active; permissions
+// come from the database.
 func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, error) {
+	if IsAPIKey(raw) {
+		return s.authenticateKey(ctx, raw)
+	}
 	claims, err := s.tokens.Verify(raw)
 	if err != nil {
 		return nil, err

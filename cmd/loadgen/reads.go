@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 // readPoint is one query of scenario 4.
 type readPoint struct {
 	Name     string
+	Reqs     int // requests measured (fewer for the slow OFFSET contrast)
 	Path     string
 	P50, P99 time.Duration
 	Items    int
@@ -122,27 +124,66 @@ func benchReads(ctx context.Context, s settings, r *report) error {
 	if err != nil {
 		return err
 	}
+	// Keyset pages at depth: the cursor of the row before, as the list would
+	// have answered it on the previous page.
+	at := func(depth int, filter transaction.Filter) (*transaction.Position, string, error) {
+		page, _ := transaction.ListQuery(transaction.Filter{Status: filter.Status, Oldest: filter.Oldest, Limit: 1, Offset: depth - 1})
+		var row transaction.Transaction
+		if err := c.DB.GetContext(ctx, &row, page.Text, page.Args...); err != nil {
+			return nil, "", fmt.Errorf("cursor at %d: %w", depth, err)
+		}
+		p := transaction.PositionOf(row)
+		return p, url.QueryEscape(transaction.ListCursor(p, filter.Oldest)), nil
+	}
+	mid, last, reviewDepth := s.readRows/2, s.readRows-20, s.readRows/10/4
+	midPos, midCur, err := at(mid, transaction.Filter{})
+	if err != nil {
+		return err
+	}
+	lastPos, lastCur, err := at(last, transaction.Filter{})
+	if err != nil {
+		return err
+	}
+	reviewPos, reviewCur, err := at(reviewDepth, transaction.Filter{Status: "TO_REVIEW", Oldest: true})
+	if err != nil {
+		return err
+	}
 	queries := []struct {
 		name, path, token string
 		filter            transaction.Filter
+		reqs              int // 0: s.readReqs × s.runs
 	}{
-		{"admin, no filter", "/api/v1/transactions", adminToken, transaction.Filter{}},
-		{"user-scoped, no filter", "/api/v1/transactions", userToken, transaction.Filter{OwnerID: users[1]}},
-		{"status=TO_REVIEW", "/api/v1/transactions?status=TO_REVIEW", adminToken, transaction.Filter{Status: "TO_REVIEW"}},
-		{"bank=BANESCO", "/api/v1/transactions?bank=BANESCO", adminToken, transaction.Filter{Bank: "BANESCO"}},
-		{"transaction_type=COMMISSION", "/api/v1/transactions?transaction_type=COMMISSION", adminToken, transaction.Filter{TransactionType: "COMMISSION"}},
-		{"reference", "/api/v1/transactions?reference=" + sample.Reference, adminToken, transaction.Filter{Reference: sample.Reference}},
-		{"phone", "/api/v1/transactions?phone=" + sample.Phone, adminToken, transaction.Filter{Phone: sample.Phone}},
-		{"national_id", "/api/v1/transactions?national_id=" + sample.NationalID, adminToken, transaction.Filter{NationalID: sample.NationalID}},
-		{"last 7 days", "/api/v1/transactions?from_date=" + week + "&to_date=" + today, adminToken, transaction.Filter{From: mustDate(week), To: mustDate(today).AddDate(0, 0, 1)}},
-		{"page 50, no filter", "/api/v1/transactions?page=50", adminToken, transaction.Filter{Offset: 980}},
-		{"status lookup", "/api/v1/transactions/" + sample.TransactionID + "/status", adminToken, transaction.Filter{}},
+		{"admin, no filter", "/api/v1/transactions", adminToken, transaction.Filter{}, 0},
+		{"user-scoped, no filter", "/api/v1/transactions", userToken, transaction.Filter{OwnerID: users[1]}, 0},
+		{"status=TO_REVIEW", "/api/v1/transactions?status=TO_REVIEW", adminToken, transaction.Filter{Status: "TO_REVIEW"}, 0},
+		{"bank=BANESCO", "/api/v1/transactions?bank=BANESCO", adminToken, transaction.Filter{Bank: "BANESCO"}, 0},
+		{"transaction_type=COMMISSION", "/api/v1/transactions?transaction_type=COMMISSION", adminToken, transaction.Filter{TransactionType: "COMMISSION"}, 0},
+		{"reference", "/api/v1/transactions?reference=" + sample.Reference, adminToken, transaction.Filter{Reference: sample.Reference}, 0},
+		{"phone", "/api/v1/transactions?phone=" + sample.Phone, adminToken, transaction.Filter{Phone: sample.Phone}, 0},
+		{"national_id", "/api/v1/transactions?national_id=" + sample.NationalID, adminToken, transaction.Filter{NationalID: sample.NationalID}, 0},
+		{"last 7 days", "/api/v1/transactions?from_date=" + week + "&to_date=" + today, adminToken, transaction.Filter{From: mustDate(week), To: mustDate(today).AddDate(0, 0, 1)}, 0},
+		{"page 50, no filter", "/api/v1/transactions?page=50", adminToken, transaction.Filter{Offset: 980}, 0},
+		{"status lookup", "/api/v1/transactions/" + sample.TransactionID + "/status", adminToken, transaction.Filter{}, 0},
+		{"keyset, first page", "/api/v1/transactions?limit=20", adminToken, transaction.Filter{}, 0},
+		{fmt.Sprintf("keyset at row %d", mid), "/api/v1/transactions?limit=20&cursor=" + midCur, adminToken, transaction.Filter{After: midPos}, 0},
+		{fmt.Sprintf("keyset, last page (row %d)", last), "/api/v1/transactions?limit=20&cursor=" + lastCur, adminToken, transaction.Filter{After: lastPos}, 0},
+		{fmt.Sprintf("TO_REVIEW oldest first, keyset at row %d of the queue", reviewDepth),
+			"/api/v1/transactions?status=TO_REVIEW&sort=created_at&limit=20&cursor=" + reviewCur, adminToken,
+			transaction.Filter{Status: "TO_REVIEW", Oldest: true, After: reviewPos}, 0},
+		// The contrast: the same depth as an OFFSET page (20 requests: each
+		// reads and discards half the table).
+		{fmt.Sprintf("OFFSET page at row %d (page=%d)", mid, mid/20+1), fmt.Sprintf("/api/v1/transactions?size=20&page=%d", mid/20+1), adminToken,
+			transaction.Filter{Offset: mid}, 20},
 	}
 	for qi, q := range queries {
 		var lat []time.Duration
 		var items, total int
 		var estimated bool
-		for i := 0; i < s.readReqs*s.runs; i++ {
+		reqs := s.readReqs * s.runs
+		if q.reqs > 0 {
+			reqs = min(q.reqs, reqs)
+		}
+		for i := 0; i < reqs; i++ {
 			t0 := time.Now()
 			code, b, err := c.DoAs(ctx, q.token, http.MethodGet, q.path)
 			if err != nil || code != http.StatusOK {
@@ -156,9 +197,9 @@ func benchReads(ctx context.Context, s settings, r *report) error {
 			}
 			_ = json.Unmarshal(b, &page)
 			items, total, estimated = len(page.Items), page.Total, page.Estimated
-			bar(fmt.Sprintf("read %d/%d", qi+1, len(queries)), i+1, s.readReqs*s.runs)
+			bar(fmt.Sprintf("read %d/%d", qi+1, len(queries)), i+1, reqs)
 		}
-		rp := readPoint{Name: q.name, Path: q.path, P50: pct(lat, .5), P99: pct(lat, .99), Items: items, Total: total, Estimated: estimated}
+		rp := readPoint{Name: q.name, Path: q.path, Reqs: reqs, P50: pct(lat, .5), P99: pct(lat, .99), Items: items, Total: total, Estimated: estimated}
 		if q.name != "status lookup" {
 			f := q.filter
 			if f.Limit == 0 {
@@ -179,7 +220,7 @@ func benchReads(ctx context.Context, s settings, r *report) error {
 		}
 		r.reads = append(r.reads, rp)
 	}
-	return nil
+	return benchExports(ctx, c, s, r)
 }
 
 func mustDate(s string) time.Time {

@@ -20,6 +20,7 @@ type report struct {
 	drain    []drainPoint
 	latency  []latencyPoint
 	reads    []readPoint
+	exports  []exportPoint
 	readLoad time.Duration
 	mem      memResult
 	webhooks webhookResult
@@ -157,13 +158,25 @@ func (r *report) write() (string, error) {
 	if ran("4") {
 
 		w("## 4. Reads at scale\n\n%d transactions loaded with COPY in %s (half per user, created over a year), then %d sequential requests per query over HTTP.\n\n", s.readRows, r.readLoad.Round(time.Second), s.readReqs*s.runs)
-		w("| query | p50 ms | p99 ms | items | total |\n|---|---|---|---|---|\n")
+		w("| query | requests | p50 ms | p99 ms | items | total |\n|---|---|---|---|---|---|\n")
 		for _, q := range r.reads {
 			total := fmt.Sprint(q.Total)
 			if q.Estimated {
 				total = fmt.Sprintf("≈ %d (estimate)", q.Total)
 			}
-			w("| %s | %s | %s | %d | %s |\n", q.Name, ms(q.P50), ms(q.P99), q.Items, total)
+			if strings.Contains(q.Path, "limit=") {
+				total = "— (keyset: no count)"
+			}
+			w("| %s | %d | %s | %s | %d | %s |\n", q.Name, q.Reqs, ms(q.P50), ms(q.P99), q.Items, total)
+		}
+		if len(r.exports) > 0 {
+			w("\n### CSV export (GET /api/v1/transactions/export, streamed, through the Go client)\n\n")
+			w("| export | rows | size | time | rows/s | API RSS before | API RSS peak while streaming |\n|---|---|---|---|---|---|---|\n")
+			for _, x := range r.exports {
+				w("| %s | %d | %.1f MiB | %s | %.0f | %.1f MiB | %.1f MiB |\n", x.Name, x.Rows, float64(x.Bytes)/(1<<20),
+					x.Took.Round(time.Millisecond), float64(x.Rows)/x.Took.Seconds(), float64(x.RSSBeforeKB)/1024, float64(x.RSSMaxKB)/1024)
+			}
+			w("\nRSS is the API process's VmRSS, sampled every 20 ms during the download.\n")
 		}
 		w("\n![reads](reads.png)\n\n### Query plans (EXPLAIN ANALYZE of the page query)\n\n")
 		for _, q := range r.reads {

@@ -337,6 +337,10 @@ func sortName(oldest bool) string {
 	return "-created_at"
 }
 
+// ListCursor is the cursor the list answers for a page ending at p (the bench
+// builds deep cursors with it instead of walking to them).
+func ListCursor(p *Position, oldest bool) string { return encodeListCursor(p, oldest) }
+
 func encodeListCursor(p *Position, oldest bool) string {
 	return httpserver.EncodeCursor(sortName(oldest), httpserver.CursorTime(p.CreatedAt), p.ID)
 }

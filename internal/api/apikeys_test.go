@@ -129,6 +129,9 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	if strings.Contains(b.logs.String(), k.Key[3:]) {
 		t.Error("a log line carries the key")
 	}
+	if !strings.Contains(b.logs.String(), `"api_key_id":"`+k.ID+`"`) {
+		t.Error("the access log does not name the key requests authenticated with")
+	}
 }
 
 // TestAPIKeyOwnership: a user sees and revokes only their own keys (another's

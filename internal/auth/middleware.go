@@ -50,6 +50,9 @@ func (s *Service) RequireAuth() fiber.Handler {
 			return httpserver.Unavailable("authenticate", err)
 		}
 		c.Locals(principalKey, p)
+		if p.ViaAPIKey() {
+			httpserver.SetLogAPIKeyID(c, p.APIKeyID)
+		}
 		return c.Next()
 	}
 }

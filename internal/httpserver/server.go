@@ -104,6 +104,14 @@ func routeOf(c *fiber.Ctx) string {
 	return r.Path
 }
 
+// logAPIKeyID is the Locals key under which auth names the API key a request
+// authenticated with, so the access log tells key traffic from logins.
+const logAPIKeyID = "httpserver.api_key_id"
+
+// SetLogAPIKeyID makes the request's access-log line carry api_key_id: the
+// key's id, which is not secret (never the key).
+func SetLogAPIKeyID(c *fiber.Ctx, id string) { c.Locals(logAPIKeyID, id) }
+
 // accessLog logs every request once and maps handler errors to responses here,
 // so the logged status is the one the client got.
 func accessLog(opts Options) fiber.Handler {
@@ -128,6 +136,9 @@ func accessLog(opts Options) fiber.Handler {
 		ev := log.Info()
 		if status >= 500 {
 			ev = log.Error()
+		}
+		if id, _ := c.Locals(logAPIKeyID).(string); id != "" {
+			ev = ev.Str("api_key_id", id)
 		}
 		ev.Str("method", c.Method()).Str("route", route).Int("status", status).
 			Dur("latency", elapsed).Str("request_id", RequestID(c)).Str("ip", c.IP()).Msg("request")

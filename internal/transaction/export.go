@@ -29,7 +29,8 @@ const (
 	// exportIdleTimeout bounds how long the client may leave the stream
 	// unread: the server's write timeout (30 s for the whole reply) would cut
 	// a large export, so each write pushes the deadline on instead.
-	exportIdleTimeout = 60 * time.Second
+	exportIdleTimeout  = 60 * time.Second
+	exportBatchTimeout = 30 * time.Second
 	// MaxConcurrentExports per API process; more get 429 (each export walks
 	// the table in a goroutine of its own).
 	MaxConcurrentExports = 4
@@ -169,7 +170,12 @@ func (h *Handler) writeExport(ctx context.Context, out io.Writer, f Filter, batc
 			return rows, err
 		}
 		f.After = PositionOf(batch[len(batch)-1])
-		if batch, err = h.store.Page(ctx, f); err != nil {
+		// A batch is one short indexed read; a database that does not answer
+		// in exportBatchTimeout ends the export instead of holding its slot.
+		bctx, cancel := context.WithTimeout(ctx, exportBatchTimeout)
+		batch, err = h.store.Page(bctx, f)
+		cancel()
+		if err != nil {
 			return rows, fmt.Errorf("export: next batch after %d rows: %w", rows, err)
 		}
 	}

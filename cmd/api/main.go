@@ -1,5 +1,6 @@
 // Command api serves the public HTTP interface: auth, transactions, health,
-// metrics and the monitoring dashboard. It migrates the database at start.
+// metrics and the monitoring dashboard. It migrates the database at start
+// unless MIGRATE_ON_START=false.
 package main
 
 import (
@@ -39,7 +40,7 @@ func main() {
 	}
 }
 
-// command runs the maintenance subcommands: createdb, migrate [up|down|status|preview].
+// command runs the maintenance subcommands: createdb, migrate [up|down|status|preview|wait].
 func command(ctx context.Context, cfg config.Config, args []string) error {
 	switch args[0] {
 	case "createdb":
@@ -69,9 +70,11 @@ func command(ctx context.Context, cfg config.Config, args []string) error {
 				return err
 			}
 			fmt.Printf("previewed %d pending migration(s) %v; nothing was changed\n", len(versions), versions)
+		case "wait":
+			err = waitSchema(ctx, db)
 		case "status":
 		default:
-			return fmt.Errorf("migrate: unknown direction %q (up|down|status|preview)", dir)
+			return fmt.Errorf("migrate: unknown direction %q (up|down|status|preview|wait)", dir)
 		}
 		if err != nil {
 			return err
@@ -103,7 +106,7 @@ func run() error {
 		return fmt.Errorf("postgres at DATABASE_URL: %w", err)
 	}
 	defer db.Close()
-	if err := migrate(ctx, cfg.DatabaseURL, log); err != nil {
+	if err := prepareSchema(ctx, os.Getenv, cfg.DatabaseURL, db.DB, log); err != nil {
 		return err
 	}
 	ropts, err := redis.ParseURL(cfg.RedisURL)

@@ -13,10 +13,10 @@ LDFLAGS := -X github.com/banesco-verifier/verifier/internal/buildinfo.Version=$(
            -X github.com/banesco-verifier/verifier/internal/buildinfo.Commit=$(COMMIT) \
            -X github.com/banesco-verifier/verifier/internal/buildinfo.Date=$(DATE)
 
-.PHONY: help run test test-short tools migrate migrate-down build lint vet fmt-check tidy-check vulncheck bench bench-quick test-faults mutation clean services
+.PHONY: help run test test-short tools migrate migrate-down build lint vet fmt-check tidy-check vulncheck bench bench-quick test-faults mutation clean services k8s-check
 
 help: ## this list
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: ## the whole system in the foreground: sandbox, API (migrates), worker
 	@scripts/run.sh
@@ -58,6 +58,11 @@ tidy-check: ## go mod tidy -diff in every module
 
 lint: vet fmt-check tidy-check vulncheck ## go vet, gofmt, go mod tidy -diff, govulncheck and the OpenAPI linter
 	@if [ -f scripts/lint-openapi.sh ]; then scripts/lint-openapi.sh; fi
+
+# Its own module (deploy/kubernetes/check), so k8s.io and kustomize stay out of go.mod;
+# kustomize runs as a library: no binary, no cluster, no network beyond the module proxy.
+k8s-check: ## kustomize build + strict decoding + rules of deploy/kubernetes; docker-compose.yml and Dockerfile rules
+	cd deploy/kubernetes/check && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 ./...
 
 # Standard-library findings only warn where the machine pins its toolchain
 # (GOTOOLCHAIN=local): upgrading Go is not this repository's to do there.

@@ -7,6 +7,7 @@ serves /metrics and /health on WORKER_METRICS_ADDR.
 usage:
   worker                     run until SIGTERM (in-flight checks finish, the rest return to the queue)
   worker ops <command>       operator commands, safe while workers run (worker ops for the list)
+  worker bank <command>      the bank certification kit: token, check, certify (worker bank for the list)
   worker -h | --help         this text
   worker --version           version, commit and build date
 

@@ -98,6 +98,11 @@ type Config struct {
 	Now func() time.Time
 	// MaintenanceWindow is the bank's known nightly window; empty by default.
 	MaintenanceWindow Window
+	// WrapTransport, when set, wraps the finished transport (CA file
+	// included), token and check calls alike. The certification kit
+	// (internal/certify) records the exchanges through it for its evidence, so
+	// what it shows is what the production path sent and received.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Date matching modes of pago móvil queries.
@@ -269,6 +274,13 @@ func (cfg Config) httpClient() (*http.Client, error) {
 		}
 		t.TLSClientConfig.RootCAs = pool
 		hc.Transport = t
+	}
+	if cfg.WrapTransport != nil {
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = cfg.WrapTransport(base)
 	}
 	return &hc, nil
 }

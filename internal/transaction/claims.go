@@ -262,3 +262,18 @@ func StripRestricted(events []Event) []Event {
 	}
 	return events
 }
+
+// Unopposed is what settle decides when no other transaction holds any of the
+// movements in r: the certification kit's one-off checks have nothing to
+// compete with, and say what the worker would do from this.
+func (r ClaimRequest) Unopposed() (Status, string) {
+	switch {
+	case r.OneOnly && len(r.Matches) > 1:
+		return StatusToReview, ReasonAmbiguousMatch
+	case len(r.Matches) > 0:
+		return StatusCompleted, ReasonBankConfirmed
+	case len(r.NearMisses) > 0:
+		return StatusToReview, r.NearMisses[0].Reason
+	}
+	return StatusInProgress, ""
+}

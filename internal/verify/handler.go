@@ -163,14 +163,15 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		verdict, bankErr = h.bank.Verify(banesco.WithSendGate(ctx, g.Gate), q)
 		slot = g.Slot()
 	}
-	if banesco.HeldBack(bankErr) {
+	got := classify(verdict, bankErr)
+	if got == answerHeld {
 		// The limiter's gate could not let it go (Redis or Postgres failing,
 		// or shutting down): nothing reached the bank, nothing to record. The
 		// reference's slot stays spent, which only delays its next check.
 		return fmt.Errorf("bank limits: %w", bankErr)
 	}
 	now := h.now()
-	if banesco.NoCheckSent(bankErr) {
+	if got == answerNoToken {
 		// No token (refused, failing, backing off): a configuration or bank
 		// incident, not this payment's. Nothing reached the bank, so no event
 		// and no attempt; the check waits and resumes once a token works (the
@@ -206,7 +207,8 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		c.Metadata["error"] = bankErr.Error()
 		c.CountsAttempt = false
 		c.Metadata["attempt"] = t.Attempts
-		if ra, ok := banesco.RetryAfter(bankErr); ok {
+		if got == answerRateLimited {
+			ra, _ := banesco.RetryAfter(bankErr)
 			// The bank refused to answer: not an attempt, and never a failure.
 			h.metrics.check("rate_limited")
 			c.Metadata["outcome"] = "rate_limited"
@@ -224,18 +226,18 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		}
 	} else {
 		c.Metadata["outcome"] = verdict.Outcome.String()
-		switch verdict.Outcome {
-		case banesco.Confirmed, banesco.Ambiguous, banesco.AmountMismatch:
+		switch got {
+		case answerRows:
 			// Rows came back: which one may settle this transaction depends on
 			// the movements other transactions already hold, decided in the same
 			// Postgres transaction as the status change. If every row turns out
 			// to be someone else's, this is a "not found yet".
 			c.Claim = claimRequest(verdict, q.Amount == "")
 			retry = h.notYet(&c, t, attempt, "only payments that confirmed other transactions found at the bank")
-		case banesco.NotFound:
+		case answerNotFound:
 			h.metrics.check("not_found")
 			retry = h.notYet(&c, t, attempt, "not found at the bank yet")
-		case banesco.Rejected:
+		case answerRejected:
 			if verdict.Reason == banesco.ReasonDateRangeTooWide && t.RangeTooWide+1 < h.policy.RangeTooWideReviewAfter {
 				// 70005: the bank would not search that range (too wide, or a
 				// busy day). Retried with back-off; review only if it persists.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	queuemetrics "github.com/hibiken/asynq/x/metrics"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/banesco-verifier/verifier/internal/api"
@@ -109,14 +108,13 @@ func run() error {
 	if err := prepareSchema(ctx, os.Getenv, cfg.DatabaseURL, db.DB, log); err != nil {
 		return err
 	}
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := cfg.Redis().Client()
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at REDIS_URL: %w", err)
+		return fmt.Errorf("redis (%s): %w", cfg.Redis(), err)
 	}
 
 	authSvc := auth.NewService(auth.NewStore(db), rdb, auth.Options{
@@ -141,9 +139,9 @@ func run() error {
 	defer qc.Close()
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	scheduler := queue.NewScheduler(qc, inspector, queue.Spacing(cfg.BanescoPerTxPerMinute))
-	asynqRedis, err := asynq.ParseRedisURI(cfg.RedisURL)
+	asynqRedis, err := cfg.Redis().Asynq()
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return err
 	}
 
 	// Metrics: HTTP, business (creations are counted here), pools, the queues

@@ -3,8 +3,7 @@
 // /health on WORKER_METRICS_ADDR. Run as many replicas as you like: the bank's
 // limits are enforced in Redis, shared by all of them.
 //
-// `worker ops stuck|requeue|show` are the operator commands (opscmd.go);
-// `worker bank token|check|certify` the certification kit (bankcmd.go).
+// `worker ops stuck|requeue|show` are the operator commands (opscmd.go).
 package main
 
 import (
@@ -55,13 +54,10 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "ops":
-			return opsCommand(ctx, cfg, os.Stdout, os.Args[2:])
-		case "bank":
-			return bankCommand(ctx, cfg, os.Getenv, os.Stdout, log, os.Args[2:])
+		if os.Args[1] != "ops" {
+			return fmt.Errorf("unknown command %q: worker --help lists the commands", os.Args[1])
 		}
-		return fmt.Errorf("unknown command %q: worker --help lists the commands", os.Args[1])
+		return opsCommand(ctx, cfg, os.Stdout, os.Args[2:])
 	}
 
 	db, rdb, err := connect(ctx, cfg, cfg.DatabaseMaxConns)
@@ -127,7 +123,7 @@ type worker struct {
 // newWorker wires the verify pipeline and its metrics: bank calls, limiter
 // denials, checks, status transitions, Postgres and Redis pools, Go/process.
 // The queue metrics (asynq's exporter) are the API's, so they are not here.
-func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesco.Config, log zerolog.Logger) (*worker, error) {
+func newWorker(cfg config.Config, db *sqlx.DB, rdb redis.UniversalClient, bankCfg banesco.Config, log zerolog.Logger) (*worker, error) {
 	reg := metrics.NewRegistry()
 	buildinfo.Register(reg)
 	metrics.RegisterPostgres(reg, db.DB)
@@ -136,7 +132,8 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 	vm := verify.NewMetrics(reg)
 	// The bank's limits, shared by every replica: the handler takes a slot
 	// before each check.
-	limiter := bankLimiter(cfg, rdb, db, vm.Denied, vm.Sent)
+	limiter := verify.NewLimiter(rdb, db, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied).
+		WithMargin(cfg.BanescoLimitMargin).OnSend(vm.Sent)
 	bankCfg.Metrics = banesco.NewMetrics(reg)
 	bankCfg.Logger = log
 	bank, err := banesco.New(bankCfg)
@@ -181,17 +178,18 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb *redis.Client, bankCfg banesc
 		webhookSweeper: whSweeper}, nil
 }
 
-// connect opens the Postgres pool and the Redis client of DATABASE_URL and
-// REDIS_URL (the worker and `worker ops` alike).
-func connect(ctx context.Context, cfg config.Config, maxConns int) (*sqlx.DB, *redis.Client, error) {
+// connect opens the Postgres pool of DATABASE_URL and the Redis client of the
+// configuration (one server, Sentinel or Cluster: redisconn), for the worker
+// and `worker ops` alike.
+func connect(ctx context.Context, cfg config.Config, maxConns int) (*sqlx.DB, redis.UniversalClient, error) {
 	db, err := database.Open(ctx, cfg.DatabaseURL, maxConns)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres at DATABASE_URL: %w", err)
 	}
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := cfg.Redis().Client()
 	if err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, nil, err
 	}
-	return db, redis.NewClient(ropts), nil
+	return db, rdb, nil
 }

@@ -118,11 +118,15 @@ func (e *ErrTooManyFailures) Error() string { return "auth: too many failed logi
 
 // loginKeys are the three failure counters an attempt reserves a slot in:
 // this IP and account, this IP across accounts, this account across IPs. The
-// email is hashed so Redis holds no personal data.
+// email is hashed so Redis holds no personal data. One script touches all
+// three, so they share a hash tag: on a Redis Cluster a script's keys must
+// live in one slot (the counters are small and short-lived; one slot holds
+// them all easily).
 func loginKeys(ip, email string) []string {
 	h := sha256.Sum256([]byte(strings.ToLower(email)))
 	acct := hex.EncodeToString(h[:12])
-	return []string{"auth:login_failures:" + ip + ":" + acct, "auth:login_failures:ip:" + ip, "auth:login_failures:acct:" + acct}
+	const tag = "auth:{login_failures}:"
+	return []string{tag + ip + ":" + acct, tag + "ip:" + ip, tag + "acct:" + acct}
 }
 
 // reserveScript reserves one attempt in every counter in one atomic step,
@@ -266,17 +270,27 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	// A short bound: with Redis down the caller gets its 503 at once instead
 	// of after the client's dial retries.
 	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	// One EXISTS per key in a pipeline, not EXISTS k1 k2: the two keys hash
+	// to different slots of a Redis Cluster, and a pipeline is still one
+	// round trip on a single server.
 	keys := []string{revokedKey(claims.ID)}
 	if claims.Family != "" {
 		keys = append(keys, revokedFamilyKey(claims.Family))
 	}
-	revoked, err := s.rdb.Exists(rctx, keys...).Result()
+	pipe := s.rdb.Pipeline()
+	found := make([]*redis.IntCmd, len(keys))
+	for i, k := range keys {
+		found[i] = pipe.Exists(rctx, k)
+	}
+	_, err = pipe.Exec(rctx)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("check token revocation: %w", err)
 	}
-	if revoked > 0 {
-		return nil, ErrInvalidToken
+	for _, f := range found {
+		if f.Val() > 0 {
+			return nil, ErrInvalidToken
+		}
 	}
 	u, err := s.store.UserByID(ctx, claims.Subject)
 	if errors.Is(err, ErrNotFound) {

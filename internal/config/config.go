@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/banesco-verifier/verifier/internal/redisconn"
 )
 
 // Config is everything the API and the worker read from the environment. Bank
@@ -19,13 +21,21 @@ import (
 type Config struct {
 	Environment string // APP_ENV: development | production
 
-	DatabaseURL       string
-	DatabaseMaxConns  int
-	RedisURL          string
-	APIAddr           string
-	WorkerMetricsAddr string
-	LogLevel          string
-	LogFormat         string
+	DatabaseURL      string
+	DatabaseMaxConns int
+	RedisURL         string
+	// Redis beyond one server (redisconn): Sentinel or Cluster, when set,
+	// win over RedisURL for every process.
+	RedisSentinelAddrs    []string
+	RedisSentinelMaster   string
+	RedisSentinelPassword string
+	RedisClusterAddrs     []string
+	RedisPassword         string
+	RedisDB               int
+	APIAddr               string
+	WorkerMetricsAddr     string
+	LogLevel              string
+	LogFormat             string
 
 	JWTSecret          string
 	AccessTokenTTL     time.Duration
@@ -102,24 +112,30 @@ func (c Config) ScheduleFor(bank string) []time.Duration {
 func Load(getenv Getenv) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Environment:        p.oneOf("APP_ENV", "development", "development", "production"),
-		DatabaseURL:        p.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/verifier?sslmode=disable"),
-		DatabaseMaxConns:   p.int("DATABASE_MAX_CONNS", 20, 1, 1000),
-		RedisURL:           p.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		APIAddr:            p.str("API_ADDR", ":8080"),
-		WorkerMetricsAddr:  p.str("WORKER_METRICS_ADDR", ":9091"),
-		LogLevel:           p.oneOf("LOG_LEVEL", "info", "trace", "debug", "info", "warn", "error"),
-		LogFormat:          p.oneOf("LOG_FORMAT", "json", "json", "console"),
-		JWTSecret:          p.str("JWT_SECRET", "dev-only-secret-change-me-0123456789abcdef"),
-		AccessTokenTTL:     p.duration("ACCESS_TOKEN_TTL", 30*time.Minute),
-		RefreshTokenTTL:    p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
-		AuthRegistration:   p.oneOf("AUTH_REGISTRATION", "open", "open", "closed"),
-		AdminEmail:         p.str("ADMIN_EMAIL", "admin@example.com"),
-		AdminPassword:      p.str("ADMIN_PASSWORD", "admin-password-123"),
-		CORSAllowedOrigins: p.list("CORS_ALLOWED_ORIGINS", "http://localhost:3000"),
-		APIRateLimit:       p.int("API_RATE_LIMIT", 600, 1, 1_000_000),
-		LoginMaxFailures:   p.int("LOGIN_MAX_FAILURES", 5, 1, 1000),
-		LoginFailureWindow: p.duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
+		Environment:           p.oneOf("APP_ENV", "development", "development", "production"),
+		DatabaseURL:           p.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/verifier?sslmode=disable"),
+		DatabaseMaxConns:      p.int("DATABASE_MAX_CONNS", 20, 1, 1000),
+		RedisURL:              p.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisSentinelAddrs:    p.list("REDIS_SENTINEL_ADDRS", ""),
+		RedisSentinelMaster:   p.str("REDIS_SENTINEL_MASTER", ""),
+		RedisSentinelPassword: p.str("REDIS_SENTINEL_PASSWORD", ""),
+		RedisClusterAddrs:     p.list("REDIS_CLUSTER_ADDRS", ""),
+		RedisPassword:         p.str("REDIS_PASSWORD", ""),
+		RedisDB:               p.int("REDIS_DB", 0, 0, 15),
+		APIAddr:               p.str("API_ADDR", ":8080"),
+		WorkerMetricsAddr:     p.str("WORKER_METRICS_ADDR", ":9091"),
+		LogLevel:              p.oneOf("LOG_LEVEL", "info", "trace", "debug", "info", "warn", "error"),
+		LogFormat:             p.oneOf("LOG_FORMAT", "json", "json", "console"),
+		JWTSecret:             p.str("JWT_SECRET", "dev-only-secret-change-me-0123456789abcdef"),
+		AccessTokenTTL:        p.duration("ACCESS_TOKEN_TTL", 30*time.Minute),
+		RefreshTokenTTL:       p.duration("REFRESH_TOKEN_TTL", 7*24*time.Hour),
+		AuthRegistration:      p.oneOf("AUTH_REGISTRATION", "open", "open", "closed"),
+		AdminEmail:            p.str("ADMIN_EMAIL", "admin@example.com"),
+		AdminPassword:         p.str("ADMIN_PASSWORD", "admin-password-123"),
+		CORSAllowedOrigins:    p.list("CORS_ALLOWED_ORIGINS", "http://localhost:3000"),
+		APIRateLimit:          p.int("API_RATE_LIMIT", 600, 1, 1_000_000),
+		LoginMaxFailures:      p.int("LOGIN_MAX_FAILURES", 5, 1, 1000),
+		LoginFailureWindow:    p.duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
 
 		WorkerConcurrency:             p.int("WORKER_CONCURRENCY", 20, 1, 10_000),
 		VerifyDeadline:                p.duration("VERIFY_DEADLINE", 24*time.Hour),
@@ -172,8 +188,13 @@ func (c Config) validate() error {
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return errors.New("config: DATABASE_URL must be a postgres:// URL")
 	}
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return errors.New("config: REDIS_URL must be a redis:// or rediss:// URL")
+	if c.Redis().Mode() == redisconn.ModeSingle {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return errors.New("config: REDIS_URL must be a redis:// or rediss:// URL")
+		}
+	}
+	if err := c.Redis().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if c.IsProduction() && len(c.JWTSecret) < 32 {
 		return errors.New("config: JWT_SECRET must be at least 32 bytes in production")
@@ -208,6 +229,13 @@ func (c Config) validate() error {
 		return errors.New("config: WORKER_SHUTDOWN_TIMEOUT must be at least 11s (above BANESCO_TIMEOUT)")
 	}
 	return nil
+}
+
+// Redis is where Redis is, for redisconn: the one place that builds the
+// connection of every process.
+func (c Config) Redis() redisconn.Config {
+	return redisconn.Config{URL: c.RedisURL, SentinelAddrs: c.RedisSentinelAddrs, SentinelMaster: c.RedisSentinelMaster,
+		SentinelPassword: c.RedisSentinelPassword, ClusterAddrs: c.RedisClusterAddrs, Password: c.RedisPassword, DB: c.RedisDB}
 }
 
 // parser collects the first error so Load reads as a flat list of settings.

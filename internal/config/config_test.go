@@ -134,6 +134,11 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"database url mysql", map[string]string{"DATABASE_URL": "mysql://root@localhost/verifier"}, "DATABASE_URL"},
 		{"database url not a url", map[string]string{"DATABASE_URL": "::nope"}, "DATABASE_URL"},
 		{"redis url http", map[string]string{"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"},
+		{"sentinel without a master name", map[string]string{"REDIS_SENTINEL_ADDRS": "10.0.0.1:26379"}, "REDIS_SENTINEL_MASTER"},
+		{"sentinel and cluster", map[string]string{"REDIS_SENTINEL_ADDRS": "a:1", "REDIS_SENTINEL_MASTER": "m", "REDIS_CLUSTER_ADDRS": "b:2"}, "REDIS_CLUSTER_ADDRS"},
+		{"cluster address without port", map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1"}, "REDIS_CLUSTER_ADDRS"},
+		{"cluster with a database", map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000", "REDIS_DB": "2"}, "REDIS_DB"},
+		{"redis db out of range", map[string]string{"REDIS_DB": "16"}, "REDIS_DB"},
 		{"unknown app env", map[string]string{"APP_ENV": "staging"}, "APP_ENV"},
 		{"registration maybe", map[string]string{"AUTH_REGISTRATION": "maybe"}, "AUTH_REGISTRATION"},
 		{"ttl without unit", map[string]string{"ACCESS_TOKEN_TTL": "30"}, "ACCESS_TOKEN_TTL"},
@@ -185,5 +190,28 @@ func TestLoadProductionAcceptsLongSecret(t *testing.T) {
 	if _, err := Load(env(map[string]string{"APP_ENV": "production", "JWT_SECRET": strings.Repeat("k", 32),
 		"WEBHOOK_SECRET_KEY": strings.Repeat("w", 32)})); err != nil {
 		t.Fatalf("a 32-byte secret in production must load: %v", err)
+	}
+}
+
+// TestRedisTopologyWinsOverURL: with Sentinel or Cluster configured, a
+// REDIS_URL left in the environment is ignored (not even validated), and
+// every process gets the same topology from Config.Redis.
+func TestRedisTopologyWinsOverURL(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"REDIS_URL": "not a url", "REDIS_SENTINEL_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379",
+		"REDIS_SENTINEL_MASTER": "verifier", "REDIS_PASSWORD": "pw", "REDIS_DB": "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Redis()
+	if r.Mode() != "sentinel" || len(r.SentinelAddrs) != 2 || r.SentinelAddrs[1] != "10.0.0.2:26379" || r.SentinelMaster != "verifier" || r.Password != "pw" || r.DB != 3 {
+		t.Errorf("redis = %+v", r)
+	}
+	c, err = Load(env(map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000"}))
+	if err != nil || c.Redis().Mode() != "cluster" || len(c.Redis().ClusterAddrs) != 3 {
+		t.Errorf("cluster: %+v %v", c.Redis(), err)
+	}
+	if c, err := Load(env(nil)); err != nil || c.Redis().Mode() != "single" || c.Redis().URL != "redis://127.0.0.1:6379/0" {
+		t.Errorf("default: %+v %v", c.Redis(), err)
 	}
 }

@@ -149,7 +149,7 @@ func (c *Cluster) Inspect(ctx context.Context) (Report, error) {
 	if err := c.DB.SelectContext(ctx, &refs, `SELECT id, task_seq FROM transactions WHERE status = 'IN_PROGRESS' AND deleted_at IS NULL`); err != nil {
 		return r, err
 	}
-	rdb := c.Redis.Client()
+	rdb := c.RedisTop.Client()
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for _, ref := range refs {

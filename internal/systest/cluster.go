@@ -41,6 +41,10 @@ type Options struct {
 	// SandboxTLS serves the sandbox over HTTPS with this certificate; the
 	// workers trust CA through BANESCO_CA_FILE.
 	SandboxTLS *TLSFiles
+	// Redis, when set, is where the processes find Redis (a Sentinel setup
+	// or a Redis Cluster, started by the caller and stopped by Close); by
+	// default the cluster starts one private server (Cluster.Redis).
+	Redis RedisTopology
 }
 
 // TLSFiles are PEM files: a server certificate and key, and the CA that signed them.
@@ -48,14 +52,16 @@ type TLSFiles struct{ Cert, Key, CA string }
 
 // Cluster is the whole system as processes.
 type Cluster struct {
-	Opts    Options
-	PG      *Postgres
-	Redis   *Redis
-	DB      *sqlx.DB
-	DBURL   string
-	API     *Proc
-	APIURL  string
-	Workers []*Proc
+	Opts  Options
+	PG    *Postgres
+	Redis *Redis // the private server; nil when Options.Redis names another topology
+	// RedisTop is the topology the processes use (Options.Redis, or Redis).
+	RedisTop RedisTopology
+	DB       *sqlx.DB
+	DBURL    string
+	API      *Proc
+	APIURL   string
+	Workers  []*Proc
 	// WorkerMetrics are the workers' /metrics URLs, in the order of Workers.
 	WorkerMetrics []string
 	Sandbox       *Proc
@@ -114,8 +120,13 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if c.PG, err = StartPostgres(); err != nil {
 		return nil, err
 	}
-	if c.Redis, err = StartRedis(o.Dir); err != nil {
-		return nil, err
+	if o.Redis != nil {
+		c.RedisTop = o.Redis
+	} else {
+		if c.Redis, err = StartRedis(o.Dir); err != nil {
+			return nil, err
+		}
+		c.RedisTop = singleTopology{c.Redis}
 	}
 	c.DBURL = c.PG.URL("verifier")
 	sandboxPort, err := FreePort()
@@ -148,25 +159,24 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.APIURL = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	common := append([]string{
-		"DATABASE_URL=" + c.DBURL,
-		"REDIS_URL=" + c.Redis.URL(),
+	common := append(append(append([]string{}, c.RedisTop.Env()...),
+		"DATABASE_URL="+c.DBURL,
 		"LOG_LEVEL=info",
-		"ADMIN_EMAIL=" + AdminEmail,
-		"ADMIN_PASSWORD=" + AdminPassword,
-		"API_RATE_LIMIT=" + itoa(o.APIRateLimit),
-		"BANESCO_MAX_RPS=" + itoa(o.MaxRPS),
-		"BANESCO_PER_TRANSACTION_PER_MINUTE=" + itoa(o.PerTxPerMin),
-		"BANESCO_QA_AUTH_URL=" + c.BankURL + "/token",
-		"BANESCO_QA_API_URL=" + c.BankURL + "/transactions/financial-account/transactions",
+		"ADMIN_EMAIL="+AdminEmail,
+		"ADMIN_PASSWORD="+AdminPassword,
+		"API_RATE_LIMIT="+itoa(o.APIRateLimit),
+		"BANESCO_MAX_RPS="+itoa(o.MaxRPS),
+		"BANESCO_PER_TRANSACTION_PER_MINUTE="+itoa(o.PerTxPerMin),
+		"BANESCO_QA_AUTH_URL="+c.BankURL+"/token",
+		"BANESCO_QA_API_URL="+c.BankURL+"/transactions/financial-account/transactions",
 		"BANESCO_TIMEOUT=5s",
-		"VERIFY_SCHEDULE=" + o.Schedule,
-		"VERIFY_DEADLINE=" + o.Deadline,
-		"VERIFY_OUTAGE_BACKOFF=" + o.OutageBackoff,
-		"SWEEP_INTERVAL=" + o.Sweep,
-		"WORKER_POLL_INTERVAL=" + o.PollInterval,
-		"WORKER_CONCURRENCY=" + itoa(o.Concurrency),
-	}, append(caEnv, o.ExtraEnv...)...)
+		"VERIFY_SCHEDULE="+o.Schedule,
+		"VERIFY_DEADLINE="+o.Deadline,
+		"VERIFY_OUTAGE_BACKOFF="+o.OutageBackoff,
+		"SWEEP_INTERVAL="+o.Sweep,
+		"WORKER_POLL_INTERVAL="+o.PollInterval,
+		"WORKER_CONCURRENCY="+itoa(o.Concurrency),
+	), append(caEnv, o.ExtraEnv...)...)
 	apiBin := filepath.Join(c.bin, "api")
 	for _, sub := range []string{"createdb", "migrate"} {
 		p, err := StartProc("api-"+sub, apiBin, common, filepath.Join(o.Dir, "api-setup.log"), sub)
@@ -231,8 +241,8 @@ func (c *Cluster) Close() {
 	if c.DB != nil {
 		c.DB.Close()
 	}
-	if c.Redis != nil {
-		c.Redis.Stop()
+	if c.RedisTop != nil {
+		c.RedisTop.Stop()
 	}
 	if c.PG != nil {
 		c.PG.Remove()

@@ -55,6 +55,8 @@ type scenario struct {
 	wait   time.Duration
 	// after, optional, checks more once every transaction settled.
 	after func(t *testing.T, ctx context.Context, c *Cluster)
+	// n is how many payments (default the suite's n); n/20 more claims reuse one.
+	n int
 }
 
 func run(t *testing.T, s scenario) Report {
@@ -62,6 +64,11 @@ func run(t *testing.T, s scenario) Report {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	c := startCluster(t, ctx, s.opts)
+	n := n
+	if s.n > 0 {
+		n = s.n
+	}
+	reuses := n / 20
 	date := time.Now().In(time.FixedZone("VET", -4*3600)).Format(time.DateOnly)
 	bodies := make([]client.CreateTransaction, n, n+reuses)
 	payments := make([]banksandbox.Payment, n)

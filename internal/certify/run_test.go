@@ -118,3 +118,35 @@ func TestAFailingCaseFailsTheRun(t *testing.T) {
 		t.Errorf("report does not say why:\n%s", md)
 	}
 }
+
+// TestCaseFiles: the shipped files load; broken ones are refused naming the fault.
+func TestCaseFiles(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{SandboxCases, "cases/qa.example.json", "cases/sandbox.json"} {
+		if _, err := LoadCases(name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		`{"cases":[]}`: "no cases",
+		`{"cases":[{"id":"a","steps":[{"query":{"mode":"x","reference":"1"},"expect":{"status":"COMPLETED"}}]}]}`: "mode",
+		`{"cases":[{"id":"a","steps":[{"query":{"mode":"mobile"},"expect":{"status":"DONE"}}]}]}`:                 "expect.status",
+		`{"cases":[{"id":"a","steps":[]}]}`: "no steps",
+		`{"cases":[{"id":"a","credentials":"x","steps":[{"query":{"mode":"mobile"},"expect":{"status":"COMPLETED"}}]}]}`: "credentials",
+		`{"cases":[{"id":"a","steps":[{"before":"x","query":{"mode":"mobile"},"expect":{"status":"COMPLETED"}}]}]}`:      "before",
+		`{"cases":[{"id":"a","steps":[{"query":{"mode":"mobile"},"expect":{"status":"COMPLETED"}}]},{"id":"a"}]}`:        "repeated",
+		`nope`: "case file",
+	} {
+		path := filepath.Join(dir, "c.json")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadCases(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error about %s", body, err, want)
+		}
+	}
+	if _, err := LoadCases(filepath.Join(dir, "missing.json")); err == nil {
+		t.Error("a missing file loaded")
+	}
+}

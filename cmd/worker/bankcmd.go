@@ -79,7 +79,7 @@ func bankToken(ctx context.Context, getenv func(string) string, out io.Writer, l
 		return err
 	}
 	if info.Err != nil {
-		return errors.New("the bank refused the token (see above)")
+		return errors.New("no token from the bank (see above)")
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ func (b *Bank) WriteToken(w io.Writer, info TokenInfo) error {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "environment: %s\ntoken URL: %s\ngrant type: %s\n", b.cfg.Environment, b.cfg.TokenURL, grantOf(b.cfg))
 	switch {
+	case info.Err != nil && info.Status == 0:
+		fmt.Fprintf(&buf, "token: FAILED (no reply from the bank): %v\n", info.Err)
 	case info.Err != nil:
 		fmt.Fprintf(&buf, "token: REFUSED (HTTP %d) in %s: %v\n", info.Status, ms(info.Latency), info.Err)
 	case !info.Fetched:

@@ -4,6 +4,7 @@ package systest
 
 import (
 	"context"
+	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -26,6 +27,15 @@ var readOnlyLine = regexp.MustCompile(`(?m)^.*READONLY.*$`)
 // primary in the moment it is demoted, or the new one until the restarted
 // node has caught up.
 var noReplicasLine = regexp.MustCompile(`(?m)^.*NOREPLICAS.*$`)
+
+// dashboardWorks asks Asynqmon (mounted in the API at /monitoring, connected
+// through the same configuration) for the queues.
+func dashboardWorks(t *testing.T, ctx context.Context, c *Cluster) {
+	code, body, err := c.Do(ctx, http.MethodGet, "/monitoring/api/queues", nil)
+	if err != nil || code != http.StatusOK || !strings.Contains(string(body), `"verify"`) {
+		t.Errorf("Asynqmon's queues: %d %.300s %v", code, body, err)
+	}
+}
 
 // pauses are the longest gaps between consecutive checks arriving at the bank
 // in the 20 s after each moment in at (a failover): how long checks stopped.
@@ -99,6 +109,7 @@ func TestFaultSentinelFailover(t *testing.T) {
 			if strings.Contains(c.Logs(), "panic:") {
 				t.Errorf("a process panicked")
 			}
+			dashboardWorks(t, ctx, c)
 		},
 	})
 }
@@ -131,6 +142,7 @@ func TestFaultRedisCluster(t *testing.T) {
 				perNode = append(perNode, len(keys))
 			}
 			t.Logf("keys per primary: %v", perNode)
+			dashboardWorks(t, ctx, c)
 			if lines := regexp.MustCompile(`CROSSSLOT|MOVED|ASK `).FindAllString(c.Logs(), -1); len(lines) != 0 {
 				t.Errorf("cluster errors in the logs: %v", lines[:min(len(lines), 5)])
 			}

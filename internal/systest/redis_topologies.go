@@ -65,7 +65,10 @@ type Sentinel struct {
 // primary while the others book on the new one, and the bank sees twice the
 // rate (the fault test saw 46 checks in one second at a limit of 25). A
 // restarted empty node refuses writes the same way until it is a replica.
-var fenced = []string{"--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"}
+// The new primary takes writes once a replica has synced with it, so the
+// sync starts at once (Redis waits 5 s by default for more replicas to
+// share a diskless transfer: 5 s more without checks).
+var fenced = []string{"--min-replicas-to-write", "1", "--min-replicas-max-lag", "2", "--repl-diskless-sync-delay", "0"}
 
 // StartSentinel starts the servers and waits until the sentinels know the
 // replica (so a failover has somewhere to go).

@@ -22,11 +22,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// RedisTopologyEnv are the Redis variables besides REDIS_URL (docs/operations.md);
-// the manifests mention them before .env.example may.
-var RedisTopologyEnv = []string{"REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD",
-	"REDIS_CLUSTER_ADDRS", "REDIS_PASSWORD", "REDIS_DB"}
-
 var envLine = regexp.MustCompile(`^#?\s*([A-Z][A-Z0-9_]*)=`)
 
 // KnownEnv reads the variable names of .env.example (set or commented out).
@@ -37,9 +32,6 @@ func KnownEnv(path string) (map[string]bool, error) {
 	}
 	defer f.Close()
 	known := map[string]bool{}
-	for _, k := range RedisTopologyEnv {
-		known[k] = true
-	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if m := envLine.FindStringSubmatch(sc.Text()); m != nil {

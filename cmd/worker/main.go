@@ -3,7 +3,8 @@
 // /health on WORKER_METRICS_ADDR. Run as many replicas as you like: the bank's
 // limits are enforced in Redis, shared by all of them.
 //
-// `worker ops stuck|requeue|show` are the operator commands (opscmd.go).
+// `worker ops stuck|requeue|show` are the operator commands (opscmd.go);
+// `worker bank token|check|certify` the certification kit (bankcmd.go).
 package main
 
 import (
@@ -54,10 +55,13 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) > 1 {
-		if os.Args[1] != "ops" {
-			return fmt.Errorf("unknown command %q: worker --help lists the commands", os.Args[1])
+		switch os.Args[1] {
+		case "ops":
+			return opsCommand(ctx, cfg, os.Stdout, os.Args[2:])
+		case "bank":
+			return bankCommand(ctx, cfg, os.Getenv, os.Stdout, log, os.Args[2:])
 		}
-		return opsCommand(ctx, cfg, os.Stdout, os.Args[2:])
+		return fmt.Errorf("unknown command %q: worker --help lists the commands", os.Args[1])
 	}
 
 	db, rdb, err := connect(ctx, cfg, cfg.DatabaseMaxConns)
@@ -132,8 +136,7 @@ func newWorker(cfg config.Config, db *sqlx.DB, rdb redis.UniversalClient, bankCf
 	vm := verify.NewMetrics(reg)
 	// The bank's limits, shared by every replica: the handler takes a slot
 	// before each check.
-	limiter := verify.NewLimiter(rdb, db, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, vm.Denied).
-		WithMargin(cfg.BanescoLimitMargin).OnSend(vm.Sent)
+	limiter := bankLimiter(cfg, rdb, db, vm.Denied, vm.Sent)
 	bankCfg.Metrics = banesco.NewMetrics(reg)
 	bankCfg.Logger = log
 	bank, err := banesco.New(bankCfg)

@@ -85,8 +85,17 @@ func TestUnknownFieldThroughKustomizeFails(t *testing.T) {
 	fsys := filesys.MakeFsInMemory()
 	root := abs(t, "..")
 	err := filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() || strings.Contains(path, "/check/") {
+		if err != nil {
 			return err
+		}
+		// Skip this program's own directory by its place under root: a test of
+		// the path string alone would skip everything in a checkout that itself
+		// lives under a directory called check.
+		if info.IsDir() {
+			if path == filepath.Join(root, "check") {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {

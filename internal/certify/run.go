@@ -148,7 +148,7 @@ func runCase(ctx context.Context, opts Options, bank *Bank, c Case, tok *tokenCl
 		if !sr.Passed {
 			verdict = "FAIL  " + sr.Why
 		}
-		progress(opts.Progress, "%-18s step %d  %-32s %6s  %s", c.ID, i+1, describeDecision(sr.Result), ms(sr.Result.Elapsed), verdict)
+		progress(opts.Progress, "%-18s step %d  %-44s %8s  %s", c.ID, i+1, describeDecision(sr.Result), ms(sr.Result.Elapsed), verdict)
 	}
 	return cr
 }

@@ -13,9 +13,6 @@ import (
 // builds the same one, so its checks spend the workers' budget. onDenied and
 // onSend may be nil.
 func bankLimiter(cfg config.Config, rdb redis.UniversalClient, db *sqlx.DB, onDenied func(string), onSend func(verify.SendInfo)) *verify.Limiter {
-	l := verify.NewLimiter(rdb, db, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, onDenied).WithMargin(cfg.BanescoLimitMargin)
-	if onSend != nil {
-		l.OnSend(onSend)
-	}
-	return l
+	return verify.NewLimiter(rdb, db, cfg.BanescoMaxRPS, cfg.BanescoPerTxPerMinute, onDenied).
+		WithMargin(cfg.BanescoLimitMargin).OnSend(onSend)
 }

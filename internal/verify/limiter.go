@@ -109,8 +109,11 @@ type SendInfo struct {
 	Rebooked bool          // it missed its first slot and booked another
 }
 
-// OnSend registers f, called once per check let through the send gate.
+// OnSend registers f (nil: none), called once per check let through the send gate.
 func (l *Limiter) OnSend(f func(SendInfo)) *Limiter {
+	if f == nil {
+		f = func(SendInfo) {}
+	}
 	l.onSend = f
 	return l
 }
